@@ -1,0 +1,13 @@
+"""gpugrad: TensorFlow.js's variableGrads in Python, as fused GPU kernels (numpy on CPUs)."""
+from __future__ import annotations
+
+from . import dtypes, methods  # noqa: F401 - methods installs Tensor's methods
+from .autodiff import variable_grads
+from .backends import get_backend, set_backend
+from .ops import *  # noqa: F401,F403
+from .ops import getitem as _getitem
+from .tensor import Tensor
+from .variables import Variable, dispose_variables, variable
+
+float32, float64, int32, bool_ = dtypes.float32, dtypes.float64, dtypes.int32, dtypes.bool_
+variableGrads = variable_grads

@@ -1,0 +1,68 @@
+"""Backend selection: numpy everywhere, CuPy where a CUDA GPU is usable."""
+from __future__ import annotations
+
+import os
+import threading
+
+import numpy as np
+
+from .numpy_backend import NumpyBackend
+
+_state = threading.local()
+_default = None
+_BACKENDS = ("numpy", "cupy")
+
+
+def _make(name: str):
+    if name == "numpy":
+        return NumpyBackend()
+    if name == "cupy":
+        from .cupy_backend import CupyBackend, cupy_unavailable_reason
+        reason = cupy_unavailable_reason()
+        if reason:
+            raise RuntimeError(
+                f"The cupy backend cannot run here: {reason}. Install CuPy for your CUDA version "
+                "(pip install \"gpugrad[cuda12]\" or \"gpugrad[cuda13]\") on a machine with an NVIDIA "
+                "GPU and driver, or use set_backend('numpy').")
+        return CupyBackend()
+    raise ValueError(f"Unknown backend {name!r}: choose one of {', '.join(_BACKENDS)}.")
+
+
+def _auto():
+    env = os.environ.get("GPUGRAD_BACKEND", "").strip().lower()
+    if env:
+        return _make(env)
+    try:
+        from .cupy_backend import cupy_unavailable_reason
+        if not cupy_unavailable_reason():
+            return _make("cupy")
+    except ImportError:
+        pass
+    return NumpyBackend()
+
+
+def current():
+    global _default
+    backend = getattr(_state, "backend", None)
+    if backend is not None:
+        return backend
+    if _default is None:
+        _default = _auto()
+    return _default
+
+
+def set_backend(name: str) -> None:
+    """Use the numpy or the CuPy backend from now on (process-wide)."""
+    global _default
+    _default = _make(str(name).lower())
+    _state.backend = None
+
+
+def get_backend() -> str:
+    return current().name
+
+
+def to_numpy(buf) -> np.ndarray:
+    if isinstance(buf, np.ndarray):
+        return buf
+    return buf.get()

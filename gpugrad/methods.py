@@ -1,0 +1,63 @@
+"""Tensor's chaining methods and Python operators, taken from the op functions."""
+from __future__ import annotations
+
+from . import ops as O
+from .tensor import Tensor
+
+# TF.js chaining method names (snake_case, with TF.js's camelCase as aliases)
+_METHODS = {
+    "add": O.add, "sub": O.sub, "mul": O.mul, "div": O.div, "neg": O.neg, "square": O.square,
+    "sqrt": O.sqrt, "rsqrt": O.rsqrt, "exp": O.exp, "log": O.log, "log1p": O.log1p,
+    "expm1": O.expm1, "abs": O.abs, "sign": O.sign, "sin": O.sin, "cos": O.cos, "tanh": O.tanh,
+    "sigmoid": O.sigmoid, "relu": O.relu, "elu": O.elu, "softplus": O.softplus, "pow": O.pow,
+    "reciprocal": O.reciprocal, "maximum": O.maximum, "minimum": O.minimum, "less": O.less,
+    "less_equal": O.less_equal, "greater": O.greater, "greater_equal": O.greater_equal,
+    "equal": O.equal, "not_equal": O.not_equal, "logical_and": O.logical_and,
+    "logical_or": O.logical_or, "logical_not": O.logical_not, "clip_by_value": O.clip_by_value,
+    "cast": O.cast, "sum": O.sum, "mean": O.mean, "max": O.max, "min": O.min, "prod": O.prod,
+    "logsumexp": O.logsumexp, "argmax": O.argmax, "argmin": O.argmin, "reshape": O.reshape,
+    "transpose": O.transpose, "expand_dims": O.expand_dims, "squeeze": O.squeeze,
+    "broadcast_to": O.broadcast_to, "slice": O.slice, "pad": O.pad, "matmul": O.matmul,
+    "softmax": O.softmax, "log_softmax": O.log_softmax, "flatten": O.flatten, "tile": O.tile,
+    "squared_difference": O.squared_difference, "norm": O.norm, "dot": O.dot,
+    "stop_gradient": O.stop_gradient, "leaky_relu": O.leaky_relu, "gelu": O.gelu,
+}
+_ALIASES = {
+    "lessEqual": "less_equal", "greaterEqual": "greater_equal", "notEqual": "not_equal",
+    "logicalAnd": "logical_and", "logicalOr": "logical_or", "logicalNot": "logical_not",
+    "clipByValue": "clip_by_value", "logSumExp": "logsumexp", "argMax": "argmax",
+    "argMin": "argmin", "expandDims": "expand_dims", "broadcastTo": "broadcast_to",
+    "matMul": "matmul", "logSoftmax": "log_softmax", "squaredDifference": "squared_difference",
+    "leakyRelu": "leaky_relu", "asType": "cast",
+}
+
+
+def _install() -> None:
+    for name, fn in _METHODS.items():
+        setattr(Tensor, name, fn)
+    for alias, name in _ALIASES.items():
+        setattr(Tensor, alias, _METHODS[name])
+
+    def swap(fn):
+        return lambda self, other: fn(other, self)
+
+    for dunder, fn in (("add", O.add), ("sub", O.sub), ("mul", O.mul), ("truediv", O.div),
+                       ("pow", O.pow), ("matmul", O.matmul)):
+        setattr(Tensor, f"__{dunder}__", fn)
+        setattr(Tensor, f"__r{dunder}__", swap(fn))
+    Tensor.__neg__ = O.neg
+    Tensor.__abs__ = O.abs
+    Tensor.__lt__ = O.less
+    Tensor.__le__ = O.less_equal
+    Tensor.__gt__ = O.greater
+    Tensor.__ge__ = O.greater_equal
+    Tensor.__getitem__ = O.getitem
+
+    def variable(self, trainable: bool = True, name: str | None = None, dtype=None):
+        from .variables import variable as make
+        return make(self, trainable, name, dtype)
+
+    Tensor.variable = variable
+
+
+_install()

@@ -1,0 +1,297 @@
+"""Graph -> plan: which values are stored, which are recomputed, and how kernels group.
+
+Only four kinds of values are written to memory: the requested outputs, reductions, matmul
+results and matmul operands. Everything else (elementwise ops, casts, reshapes, transposes,
+broadcasts, slices, pads) is recomputed inside the kernel that consumes it, so an elementwise
+chain costs one read of its inputs and one write of its outputs.
+
+Stored values are grouped into kernels by level (1 + the deepest stored value they read):
+values of one level cannot depend on each other, so all elementwise outputs of one shape,
+and all reductions over that same shape and axes, become one kernel. For the seed function
+this puts the loss and both gradients in a single multi-output kernel.
+
+Plans are keyed by graph structure (ops, args, dtypes, leaf shapes, which leaves repeat) and
+cached, so a repeated call only traces and looks up.
+"""
+from __future__ import annotations
+
+import math
+import threading
+from typing import Any, Sequence
+
+from . import dtypes
+from . import primitives as P
+from .tensor import Tensor
+
+ALIASES = frozenset((P.STOP_GRADIENT, "custom_grad"))
+
+
+def resolve(node: Tensor) -> Tensor:
+    """Identity ops that exist only for autodiff (stop_gradient, custom_grad) read as their input."""
+    while node.op in ALIASES and node.buf is None:
+        node = node.src[0]
+    return node
+
+
+class Instr:
+    """One step of a kernel group: op over earlier steps (srcs are indices into the group)."""
+
+    __slots__ = ("op", "arg", "shape", "dtype", "srcs")
+
+    def __init__(self, op: str, arg: Any, shape: tuple, dtype: str, srcs: tuple):
+        self.op, self.arg, self.shape, self.dtype, self.srcs = op, arg, shape, dtype, srcs
+
+    def __repr__(self) -> str:
+        return f"{self.op}{list(self.srcs)}" + (f"<{self.arg}>" if self.arg is not None else "")
+
+
+class Group:
+    """One generated kernel: a program over loaded buffers, writing some outputs."""
+
+    __slots__ = ("index", "kind", "shape", "axes", "instrs", "inputs", "outputs", "_source", "cache")
+
+    def __init__(self, index: int, kind: str, shape: tuple, axes: tuple):
+        self.index, self.kind, self.shape, self.axes = index, kind, shape, axes
+        self.instrs: list[Instr] = []
+        self.inputs: list[int] = []          # slots read
+        self.outputs: list[tuple] = []       # (instr index, slot)
+        self._source = None
+        self.cache: dict = {}                # per-backend compiled form
+
+    @property
+    def name(self) -> str:
+        return f"gg_{self.kind.replace('-', '_')}_{self.index}"
+
+    @property
+    def source(self) -> str:
+        """The CUDA source this group compiles to (generated once)."""
+        if self._source is None:
+            from .codegen import generate
+            self._source = generate(self)
+        return self._source
+
+    def snippet_files(self) -> list[str]:
+        from .snippets import snippet_path
+        names = sorted({i.op for i in self.instrs if i.op in P.ELEMENTWISE})
+        return [str(snippet_path(n)) for n in names]
+
+
+class Plan:
+    __slots__ = ("n_inputs", "input_specs", "groups", "outputs", "free_after", "slot_specs")
+
+    def __init__(self):
+        self.groups: list[Group] = []
+        self.outputs: list[int] = []
+        self.free_after: list[list[int]] = []
+
+    def __str__(self) -> str:
+        from .explain import format_plan
+        return format_plan(self)
+
+
+# --- tracing: structure key, leaves, nodes ---------------------------------------------------
+
+
+def structure(outputs: Sequence[Tensor]) -> tuple[tuple, list[Tensor], list[Tensor]]:
+    """Post-order walk of the unrealized graph under outputs.
+
+    Returns the structural key, the leaves (realized tensors, in first-use order) and all
+    nodes in post-order (so in topological order)."""
+    index: dict[int, int] = {}
+    key: list = []
+    leaves: list[Tensor] = []
+    nodes: list[Tensor] = []
+    stack = [resolve(o) for o in reversed(outputs)]
+    while stack:
+        n = stack[-1]
+        if id(n) in index:
+            stack.pop()
+            continue
+        if n.buf is not None:
+            key.append(("B", n.shape, n.dtype))
+            leaves.append(n)
+        elif n.op == "const":
+            key.append(("C", repr(n.arg), n.shape, n.dtype))
+        else:
+            srcs = [resolve(s) for s in n.src]
+            pending = [s for s in srcs if id(s) not in index]
+            if pending:
+                stack.extend(reversed(pending))
+                continue
+            key.append((n.op, n.arg, n.dtype, n.shape, tuple(index[id(s)] for s in srcs)))
+        stack.pop()
+        index[id(n)] = len(nodes)
+        nodes.append(n)
+    key.append(tuple(index[id(resolve(o))] for o in outputs))
+    return tuple(key), leaves, nodes
+
+
+# --- planning --------------------------------------------------------------------------------
+
+_MOVEMENT_VIEWS = frozenset(("reshape", "permute", "expand"))
+
+
+def build_plan(outputs: Sequence[Tensor], nodes: list[Tensor]) -> Plan:
+    """Schedule the graph (nodes in topological order, as from structure())."""
+    pos = {id(n): i for i, n in enumerate(nodes)}
+    srcs = [tuple(pos[id(resolve(s))] for s in n.src) if n.buf is None and n.op != "const" else ()
+            for n in nodes]
+    is_leaf = [n.buf is not None for n in nodes]
+    out_pos = [pos[id(resolve(o))] for o in outputs]
+
+    stored = [False] * len(nodes)
+    for i in out_pos:
+        stored[i] = not is_leaf[i]
+    for i, n in enumerate(nodes):
+        if is_leaf[i] or n.op == "const":
+            continue
+        if n.op in P.REDUCE or n.op == P.MATMUL:
+            stored[i] = True
+        if n.op == P.MATMUL:
+            for s in srcs[i]:
+                _store_matmul_operand(s, nodes, srcs, is_leaf, stored)
+
+    # level: 1 + the deepest stored value (or leaf, level 0) read through recomputed nodes
+    level = [0] * len(nodes)
+    reads = [0] * len(nodes)
+    for i, n in enumerate(nodes):
+        if is_leaf[i] or not srcs[i]:
+            continue
+        deepest = max((level[s] if stored[s] else reads[s]) for s in srcs[i])
+        if stored[i]:
+            level[i] = deepest + 1
+        else:
+            reads[i] = deepest
+
+    plan = Plan()
+    plan.n_inputs = sum(is_leaf)
+    slot = {}
+    for i in range(len(nodes)):
+        if is_leaf[i]:
+            slot[i] = len(slot)
+    plan.input_specs = [(nodes[i].shape, nodes[i].dtype) for i in slot]
+    for i in range(len(nodes)):
+        if stored[i]:
+            slot[i] = len(slot)
+    plan.slot_specs = [None] * len(slot)
+    for i, s in slot.items():
+        plan.slot_specs[s] = (nodes[i].shape, nodes[i].dtype)
+
+    buckets: dict[tuple, list[int]] = {}
+    for i, n in enumerate(nodes):
+        if not stored[i]:
+            continue
+        if n.op in P.REDUCE:
+            bucket = (level[i], "reduce", nodes[srcs[i][0]].shape, n.arg)
+        elif n.op == P.MATMUL:
+            bucket = (level[i], "matmul", i)
+        else:
+            bucket = (level[i], "elementwise", n.shape)
+        buckets.setdefault(bucket, []).append(i)
+    # elementwise outputs over the same shape join a reduction of that shape as siblings
+    for bkey in [k for k in buckets if k[1] == "elementwise"]:
+        host = next((k for k in buckets if k[1] == "reduce" and k[0] == bkey[0] and k[2] == bkey[2]), None)
+        if host is not None:
+            buckets[host].extend(buckets.pop(bkey))
+
+    for bkey in sorted(buckets, key=lambda k: (k[0], min(buckets[k]))):
+        members = buckets[bkey]
+        kind = bkey[1]
+        if kind == "reduce":
+            has_ew = any(nodes[m].op not in P.REDUCE for m in members)
+            kind = "multi-output" if has_ew else "reduction"
+            group = Group(len(plan.groups), kind, bkey[2], bkey[3])
+        elif kind == "matmul":
+            group = Group(len(plan.groups), "matmul", nodes[members[0]].shape, ())
+        else:
+            group = Group(len(plan.groups), "elementwise", bkey[2], ())
+        _emit_group(group, sorted(members), nodes, srcs, stored, is_leaf, slot)
+        plan.groups.append(group)
+
+    plan.outputs = [slot[i] for i in out_pos]
+    last_use: dict[int, int] = {}
+    for g in plan.groups:
+        for s in g.inputs:
+            last_use[s] = g.index
+    keep = set(plan.outputs) | set(range(plan.n_inputs))
+    plan.free_after = [[] for _ in plan.groups]
+    for s, g in last_use.items():
+        if s not in keep:
+            plan.free_after[g].append(s)
+    return plan
+
+
+def _store_matmul_operand(s, nodes, srcs, is_leaf, stored):
+    """cuBLAS reads strided views of stored values: a transpose or reshape of a stored value
+    is passed as a view; anything computed is stored first."""
+    while not is_leaf[s] and not stored[s] and nodes[s].op in _MOVEMENT_VIEWS and nodes[s].op != "expand":
+        s = srcs[s][0]
+    if not is_leaf[s] and nodes[s].op != "const":
+        stored[s] = True
+    elif nodes[s].op == "const":
+        stored[s] = True
+
+
+def _emit_group(group, members, nodes, srcs, stored, is_leaf, slot):
+    local: dict[int, int] = {}
+    instrs = group.instrs
+
+    def emit(root: int) -> int:
+        stack = [root]
+        while stack:
+            i = stack[-1]
+            if i in local:
+                stack.pop()
+                continue
+            n = nodes[i]
+            if (is_leaf[i] or stored[i]) and not (i == root and not is_leaf[i]):
+                if slot[i] not in group.inputs:
+                    group.inputs.append(slot[i])
+                instr = Instr("load", slot[i], n.shape, n.dtype, ())
+            elif n.op == "const":
+                instr = Instr("const", n.arg, n.shape, n.dtype, ())
+            else:
+                pending = [s for s in srcs[i] if s not in local]
+                if pending:
+                    stack.extend(pending)
+                    continue
+                arg = n.arg
+                if n.op in P.ELEMENTWISE:
+                    arg = nodes[srcs[i][-1]].dtype  # the compute dtype (T of the snippet)
+                instr = Instr(n.op, arg, n.shape, n.dtype, tuple(local[s] for s in srcs[i]))
+            stack.pop()
+            local[i] = len(instrs)
+            instrs.append(instr)
+        return local[root]
+
+    for m in members:
+        group.outputs.append((emit(m), slot[m]))
+
+
+def size(shape: tuple) -> int:
+    return math.prod(shape)
+
+
+class PlanCache:
+    """Plans by structural key; thread-safe enough for dict get/set under the GIL."""
+
+    def __init__(self, limit: int = 4096):
+        self._plans: dict = {}
+        self._limit = limit
+        self._lock = threading.Lock()
+
+    def get(self, key):
+        return self._plans.get(key)
+
+    def put(self, key, value):
+        with self._lock:
+            if len(self._plans) >= self._limit:
+                self._plans.pop(next(iter(self._plans)))
+            self._plans[key] = value
+
+    def clear(self):
+        with self._lock:
+            self._plans.clear()
+
+    def __len__(self):
+        return len(self._plans)

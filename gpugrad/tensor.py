@@ -1,0 +1,262 @@
+"""Tensor: a node of the lazy graph, realized into a backend buffer on demand.
+
+Every op computes its shape and dtype at once and raises there; kernels run only when a
+value is read (``numpy()``, ``item()``, printing, ``realize()``) or ``variable_grads`` returns.
+Nodes are numbered in creation order, so the id order is a topological order and the
+autodiff walk can tell which nodes a function created (ids after its start).
+"""
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from . import dtypes
+from . import primitives as P
+from .snippets import numpy_function
+
+_ids = itertools.count()
+
+Shape = tuple
+
+
+def shape_str(shape: Sequence[int]) -> str:
+    """TF.js writes shapes joined by commas: [2, 3] -> '2,3', a scalar -> ''."""
+    return ",".join(str(d) for d in shape)
+
+
+class Tensor:
+    """An n-dimensional array in a backend's memory, or a lazy op that computes one."""
+
+    __slots__ = ("op", "src", "arg", "shape", "dtype", "buf", "id", "__weakref__")
+    __array_priority__ = 1000  # numpy defers ``ndarray + Tensor`` to Tensor.__radd__
+
+    def __init__(self, op: str, src: tuple, arg: Any, shape: tuple, dtype: str, buf: Any = None):
+        self.op = op
+        self.src = src
+        self.arg = arg
+        self.shape = shape
+        self.dtype = dtype
+        self.buf = buf
+        self.id = next(_ids)
+
+    # --- reading values -------------------------------------------------------------
+    @property
+    def rank(self) -> int:
+        return len(self.shape)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    def _node(self) -> "Tensor":
+        return self
+
+    def realize(self) -> "Tensor":
+        """Run the kernels this tensor needs; returns self."""
+        from .engine import realize
+        realize([self._node()])
+        return self
+
+    def data_buffer(self):
+        """The backend array (numpy or CuPy) holding this tensor's values."""
+        node = self._node()
+        if node.buf is None:
+            node.realize()
+        return node.buf
+
+    def numpy(self) -> np.ndarray:
+        from .backends import to_numpy
+        return to_numpy(self.data_buffer())
+
+    def item(self):
+        if self.size != 1:
+            raise ValueError(
+                f"item() needs a tensor with one element, but this one has shape {list(self.shape)} "
+                f"({self.size} elements); index or reduce it first.")
+        return self.numpy().reshape(()).item()
+
+    def tolist(self):
+        return self.numpy().tolist()
+
+    def array(self):
+        return self.tolist()
+
+    def data_sync(self) -> np.ndarray:
+        return self.numpy().reshape(-1)
+
+    dataSync = data_sync
+
+    def to_string(self, verbose: bool = False) -> str:
+        from .printing import format_tensor
+        return format_tensor(self.numpy(), self.dtype, verbose)
+
+    toString = to_string
+
+    def __str__(self) -> str:
+        return self.to_string()
+
+    def print(self, verbose: bool = False) -> None:
+        print(self.to_string(verbose))
+
+    def __repr__(self) -> str:
+        node = self._node()
+        head = f"shape={list(self.shape)}, dtype={self.dtype}"
+        if node.buf is None:
+            return f"<gpugrad.Tensor {head}, lazy op={node.op!r} (call .numpy() to compute)>"
+        body = np.array2string(self.numpy(), separator=", ", threshold=40, edgeitems=3)
+        return f"gpugrad.Tensor({body}, {head})"
+
+    def __len__(self) -> int:
+        if not self.shape:
+            raise TypeError("len() of a rank-0 tensor")
+        return self.shape[0]
+
+    def __bool__(self) -> bool:
+        if self.size != 1:
+            raise ValueError(
+                f"The truth value of a tensor with shape {list(self.shape)} is ambiguous; "
+                "use .any()-style reductions (tf.max) or compare its item().")
+        return bool(self.item())
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __array__(self, dtype=None, copy=None):
+        out = self.numpy()
+        return out.astype(dtype) if dtype is not None else out
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self[i]
+
+    __hash__ = object.__hash__
+
+    def dispose(self) -> None:
+        """Frees the buffer once nothing else needs it (TF.js compatibility)."""
+
+    # numpy-style names
+    def __dlpack__(self, **kwargs):
+        return self.data_buffer().__dlpack__(**kwargs)
+
+    def __dlpack_device__(self):
+        return self.data_buffer().__dlpack_device__()
+
+
+# --- leaves -----------------------------------------------------------------------------
+
+def from_array(array: np.ndarray | Any, dtype: str) -> Tensor:
+    """A realized leaf holding a backend copy of array (contiguous, of dtype)."""
+    from .backends import current
+    buf = current().asarray(array, dtype)
+    return Tensor("buffer", (), None, tuple(int(d) for d in buf.shape), dtype, buf)
+
+
+def const(value: Any, shape: tuple, dtype: str) -> Tensor:
+    """A tensor filled with one value; kept symbolic so kernels inline it."""
+    value = dtypes.NUMPY[dtype].type(value).item()
+    return Tensor("const", (), value, tuple(shape), dtype)
+
+
+def is_const(x: Tensor, value: Any = None) -> bool:
+    return x.op == "const" and x.buf is None and (value is None or x.arg == value)
+
+
+# --- primitive constructors: shape and dtype rules, checks, constant folding -------------
+
+def elementwise(op: str, srcs: tuple, dtype: str, out_dtype: str | None = None) -> Tensor:
+    """An elementwise primitive over operands of one shape and compute dtype ``dtype``."""
+    shape = srcs[0].shape
+    out = out_dtype or dtype
+    if all(s.op == "const" and s.buf is None for s in srcs):
+        fn = numpy_function(op, len(srcs), dtype)
+        with np.errstate(all="ignore"):
+            value = fn(*(dtypes.NUMPY[s.dtype].type(s.arg) for s in srcs))
+        return const(np.asarray(value).astype(dtypes.NUMPY[out]).item(), shape, out)
+    return Tensor(op, srcs, None, shape, out)
+
+
+def cast(x: Tensor, dtype: str) -> Tensor:
+    if x.dtype == dtype:
+        return x
+    if is_const(x):
+        return const(np.asarray(x.arg, dtypes.NUMPY[x.dtype]).astype(dtypes.NUMPY[dtype]).item(),
+                     x.shape, dtype)
+    return Tensor(P.CAST, (x,), dtype, x.shape, dtype)
+
+
+def reduce(op: str, x: Tensor, axes: tuple) -> Tensor:
+    """Reduce over sorted, non-negative axes, keeping them as size 1."""
+    if not axes:
+        return x if op != "argmax" else const(0, x.shape, dtypes.int32)
+    shape = tuple(1 if i in axes else d for i, d in enumerate(x.shape))
+    if op == "argmax":
+        return Tensor(op, (x,), axes, shape, dtypes.int32)
+    return Tensor(op, (x,), axes, shape, x.dtype)
+
+
+def reshape(x: Tensor, shape: tuple) -> Tensor:
+    if shape == x.shape:
+        return x
+    if is_const(x):
+        return const(x.arg, shape, x.dtype)
+    if x.op == "reshape" and x.buf is None:
+        x = x.src[0]
+        if shape == x.shape:
+            return x
+    return Tensor("reshape", (x,), shape, shape, x.dtype)
+
+
+def permute(x: Tensor, perm: tuple) -> Tensor:
+    if perm == tuple(range(len(perm))):
+        return x
+    shape = tuple(x.shape[p] for p in perm)
+    if is_const(x):
+        return const(x.arg, shape, x.dtype)
+    return Tensor("permute", (x,), perm, shape, x.dtype)
+
+
+def expand(x: Tensor, shape: tuple) -> Tensor:
+    """Broadcast size-1 axes of x (same rank) to shape."""
+    if shape == x.shape:
+        return x
+    if is_const(x):
+        return const(x.arg, shape, x.dtype)
+    return Tensor("expand", (x,), shape, shape, x.dtype)
+
+
+def slice_(x: Tensor, slices: tuple) -> Tensor:
+    """slices: one normalized (start, stop, step) per axis."""
+    shape = tuple(len(range(*s)) for s in slices)
+    if shape == x.shape and all(s[0] == 0 and s[2] == 1 for s in slices):
+        return x
+    if is_const(x):
+        return const(x.arg, shape, x.dtype)
+    return Tensor("slice", (x,), slices, shape, x.dtype)
+
+
+def unslice(x: Tensor, shape: tuple, slices: tuple) -> Tensor:
+    """Place x at ``slices`` of a zero tensor of ``shape`` (the adjoint of slice)."""
+    if shape == x.shape and all(s[0] == 0 and s[2] == 1 for s in slices):
+        return x
+    return Tensor("unslice", (x,), (shape, slices), shape, x.dtype)
+
+
+def matmul(a: Tensor, b: Tensor) -> Tensor:
+    shape = a.shape[:-1] + b.shape[-1:]
+    return Tensor(P.MATMUL, (a, b), None, shape, a.dtype)
+
+
+def stop_gradient(x: Tensor) -> Tensor:
+    if x.op in P.LEAVES:
+        return x
+    return Tensor(P.STOP_GRADIENT, (x,), None, x.shape, x.dtype)

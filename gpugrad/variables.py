@@ -1,0 +1,113 @@
+"""Variables and the process-wide name registry (TF.js ``ENGINE.registeredVariables``)."""
+from __future__ import annotations
+
+import threading
+import weakref
+from typing import Any
+
+from . import dtypes
+from .tensor import Tensor, shape_str
+
+_lock = threading.Lock()
+_next_auto_name = 0
+# name -> Variable; weak so that the registry never keeps a variable alive.
+_registry: "weakref.WeakValueDictionary[str, Variable]" = weakref.WeakValueDictionary()
+_order: dict[str, None] = {}   # registration order, for the default var_list
+
+
+class Variable(Tensor):
+    """A named, mutable tensor. Ops read its current value; ``assign`` swaps in a new one, so
+    a lazy expression built before an assign still sees the value it was built from."""
+
+    __slots__ = ("name", "trainable", "value_node", "disposed")
+
+    def __init__(self, value: Tensor, trainable: bool, name: str):
+        super().__init__("variable", (), None, value.shape, value.dtype)
+        self.value_node = value
+        self.trainable = bool(trainable)
+        self.name = name
+        self.disposed = False
+
+    def _node(self) -> Tensor:
+        if self.disposed:
+            raise ValueError(f"Tensor is disposed. (variable {self.name!r} was disposed)")
+        return self.value_node
+
+    def assign(self, new_value: Any) -> "Variable":
+        from .ops import convert
+        new = convert(new_value)._node()
+        if new.dtype != self.dtype:
+            raise TypeError(
+                f"dtype of the new value ({new.dtype}) and previous value ({self.dtype}) must match "
+                f"(variable {self.name!r}); cast it with tf.cast(value, {self.dtype!r}).")
+        if new.shape != self.shape:
+            raise ValueError(
+                f"shape of the new value ({shape_str(new.shape)}) and previous value "
+                f"({shape_str(self.shape)}) must match (variable {self.name!r}: "
+                f"{list(new.shape)} vs {list(self.shape)}).")
+        new.realize()
+        if new.op != "buffer":
+            new = Tensor("buffer", (), None, new.shape, new.dtype, new.buf)
+        self.value_node = new
+        return self
+
+    def dispose(self) -> None:
+        with _lock:
+            if _registry.get(self.name) is self:
+                del _registry[self.name]
+                _order.pop(self.name, None)
+        self.disposed = True
+
+    def __repr__(self) -> str:
+        return f"<gpugrad.Variable {self.name!r} shape={list(self.shape)} dtype={self.dtype} trainable={self.trainable}>"
+
+
+def variable(initial_value: Any, trainable: bool = True, name: str | None = None,
+             dtype: Any = None) -> Variable:
+    """tf.variable: a trainable, registered variable holding a copy of initial_value."""
+    from .ops import cast, convert
+    value = convert(initial_value, dtype)._node()
+    if dtype is not None:
+        value = cast(value, dtypes.canonical(dtype))._node()
+    value.realize()
+    leaf = Tensor("buffer", (), None, value.shape, value.dtype, value.buf)
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"variable name must be a string, got {type(name).__name__}")
+    global _next_auto_name
+    with _lock:
+        if not name:
+            name = str(_next_auto_name)
+            _next_auto_name += 1
+        if _registry.get(name) is not None:
+            raise ValueError(
+                f"Variable with name {name} was already registered; pick another name or "
+                "dispose() the variable that holds it.")
+        v = Variable(leaf, trainable, name)
+        _registry[name] = v
+        _order[name] = None
+    return v
+
+
+def _js_key_order(names):
+    """JS object key order: integer-like names ascending, then the rest as given."""
+    ints = sorted((n for n in names if n.isdigit() and (n == "0" or not n.startswith("0"))), key=int)
+    rest = [n for n in names if not (n.isdigit() and (n == "0" or not n.startswith("0")))]
+    return ints + rest
+
+
+def registered_variables() -> list[Variable]:
+    with _lock:
+        names = [n for n in _order if n in _registry]
+        for n in list(_order):
+            if n not in _registry:
+                del _order[n]
+        found = [(n, _registry.get(n)) for n in names]
+    by_name = {n: v for n, v in found if v is not None}
+    return [by_name[n] for n in _js_key_order(list(by_name))]
+
+
+def dispose_variables() -> None:
+    """tf.disposeVariables: unregister every variable."""
+    with _lock:
+        _registry.clear()
+        _order.clear()

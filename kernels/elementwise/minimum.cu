@@ -1,0 +1,2 @@
+// NaN in either operand propagates (numpy, JAX).
+where((x < y) | (x != x), x, y)

@@ -1,0 +1,2 @@
+// -x; one expression, valid C++ and Python (see gpugrad/snippets.py).
+-x

@@ -1,0 +1,1 @@
+where(c, x, y)
