@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 from . import dtypes, methods  # noqa: F401 - methods installs Tensor's methods
-from .autodiff import variable_grads
+from .autodiff import (custom_grad, grad, grads, value_and_grad, value_and_grads,
+                       variable_grads)
+from .explain import explain
 from .backends import get_backend, set_backend
 from .ops import *  # noqa: F401,F403
 from .ops import getitem as _getitem
@@ -11,3 +13,4 @@ from .variables import Variable, dispose_variables, variable
 
 float32, float64, int32, bool_ = dtypes.float32, dtypes.float64, dtypes.int32, dtypes.bool_
 variableGrads = variable_grads
+valueAndGrad, valueAndGrads, customGrad = value_and_grad, value_and_grads, custom_grad

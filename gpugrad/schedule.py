@@ -63,12 +63,18 @@ class Group:
         return f"gg_{self.kind.replace('-', '_')}_{self.index}"
 
     @property
-    def source(self) -> str:
-        """The CUDA source this group compiles to (generated once)."""
+    def program(self):
+        """The CUDA program (source and launches) this group compiles to, generated once."""
         if self._source is None:
             from .codegen import generate
             self._source = generate(self)
         return self._source
+
+    @property
+    def source(self) -> str:
+        if self.kind == "matmul":
+            return "// cuBLAS GEMM through cupy.matmul (float32 without TF32 unless enabled)"
+        return self.program.source
 
     def snippet_files(self) -> list[str]:
         from .snippets import snippet_path
@@ -139,29 +145,36 @@ def build_plan(outputs: Sequence[Tensor], nodes: list[Tensor]) -> Plan:
     is_leaf = [n.buf is not None for n in nodes]
     out_pos = [pos[id(resolve(o))] for o in outputs]
 
-    stored = [False] * len(nodes)
-    for i in out_pos:
-        stored[i] = not is_leaf[i]
+    # barrier: must be in memory for another kernel (reductions, matmuls and their operands);
+    # stored: written by some kernel (barriers and requested outputs). Consumers recompute
+    # every stored value that is not a barrier instead of reading it back.
+    barrier = [False] * len(nodes)
     for i, n in enumerate(nodes):
-        if is_leaf[i] or n.op == "const":
-            continue
         if n.op in P.REDUCE or n.op == P.MATMUL:
-            stored[i] = True
+            barrier[i] = True
         if n.op == P.MATMUL:
             for s in srcs[i]:
-                _store_matmul_operand(s, nodes, srcs, is_leaf, stored)
+                _store_matmul_operand(s, nodes, srcs, is_leaf, barrier)
+    views: dict[int, int] = {}      # output position -> the node it is a reshape of
+    for k, i in enumerate(out_pos):
+        base = i
+        while nodes[base].op == "reshape" and not is_leaf[base] and not barrier[base]:
+            base = srcs[base][0]
+        if base != i and (is_leaf[base] or barrier[base]):
+            views[k] = base
+    stored = list(barrier)
+    for k, i in enumerate(out_pos):
+        if k not in views and not is_leaf[i]:
+            stored[i] = True
 
-    # level: 1 + the deepest stored value (or leaf, level 0) read through recomputed nodes
-    level = [0] * len(nodes)
-    reads = [0] * len(nodes)
+    level = [0] * len(nodes)   # 1 + the deepest barrier a stored value reads
+    reads = [0] * len(nodes)   # the deepest barrier a value reads, through recomputed values
     for i, n in enumerate(nodes):
         if is_leaf[i] or not srcs[i]:
             continue
-        deepest = max((level[s] if stored[s] else reads[s]) for s in srcs[i])
+        reads[i] = max((level[s] if barrier[s] else reads[s]) for s in srcs[i])
         if stored[i]:
-            level[i] = deepest + 1
-        else:
-            reads[i] = deepest
+            level[i] = reads[i] + 1
 
     plan = Plan()
     plan.n_inputs = sum(is_leaf)
@@ -205,15 +218,15 @@ def build_plan(outputs: Sequence[Tensor], nodes: list[Tensor]) -> Plan:
             group = Group(len(plan.groups), "matmul", nodes[members[0]].shape, ())
         else:
             group = Group(len(plan.groups), "elementwise", bkey[2], ())
-        _emit_group(group, sorted(members), nodes, srcs, stored, is_leaf, slot)
+        _emit_group(group, sorted(members), nodes, srcs, barrier, is_leaf, slot)
         plan.groups.append(group)
 
-    plan.outputs = [slot[i] for i in out_pos]
+    plan.outputs = [(slot[views.get(k, i)], nodes[i].shape) for k, i in enumerate(out_pos)]
     last_use: dict[int, int] = {}
     for g in plan.groups:
         for s in g.inputs:
             last_use[s] = g.index
-    keep = set(plan.outputs) | set(range(plan.n_inputs))
+    keep = {s for s, _ in plan.outputs} | set(range(plan.n_inputs))
     plan.free_after = [[] for _ in plan.groups]
     for s, g in last_use.items():
         if s not in keep:
@@ -232,7 +245,7 @@ def _store_matmul_operand(s, nodes, srcs, is_leaf, stored):
         stored[s] = True
 
 
-def _emit_group(group, members, nodes, srcs, stored, is_leaf, slot):
+def _emit_group(group, members, nodes, srcs, barrier, is_leaf, slot):
     local: dict[int, int] = {}
     instrs = group.instrs
 
@@ -244,7 +257,7 @@ def _emit_group(group, members, nodes, srcs, stored, is_leaf, slot):
                 stack.pop()
                 continue
             n = nodes[i]
-            if (is_leaf[i] or stored[i]) and not (i == root and not is_leaf[i]):
+            if is_leaf[i] or (barrier[i] and i != root):
                 if slot[i] not in group.inputs:
                     group.inputs.append(slot[i])
                 instr = Instr("load", slot[i], n.shape, n.dtype, ())

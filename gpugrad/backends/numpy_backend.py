@@ -32,4 +32,5 @@ class NumpyBackend:
                 run_group(group, slots, np)
                 for s in dead:
                     slots[s] = None
-        return [slots[s] for s in plan.outputs]
+        return [slots[s] if slots[s].shape == shape else slots[s].reshape(shape)
+                for s, shape in plan.outputs]

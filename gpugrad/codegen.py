@@ -1,0 +1,371 @@
+"""A plan's group -> CUDA source, composed from the kernels/ snippets and templates.
+
+Every value in a group is computed at the index where its consumer needs it: an elementwise
+op at its consumer's index, a broadcast input at that index with broadcast axes pinned to 0,
+a transpose at permuted coordinates, a slice at start + step * index, a pad (unslice) under
+a bounds test. Nothing but the group's outputs is written, and shapes are compile-time
+constants, so the index arithmetic folds away where it can.
+"""
+from __future__ import annotations
+
+import math
+from string import Template
+from typing import Sequence
+
+from . import dtypes
+from . import primitives as P
+from .snippets import snippet, template
+
+BLOCK = 256
+TARGET_BLOCKS = 2048        # enough blocks to fill an H100/H200 several times over
+MIN_CHUNK = 4096            # elements per block below which a second stage is not worth it
+
+
+class Launch:
+    __slots__ = ("kernel", "grid", "block", "params")
+
+    def __init__(self, kernel: str, grid: int, block: int, params: list):
+        self.kernel, self.grid, self.block, self.params = kernel, grid, block, params
+
+
+class CudaProgram:
+    """The source of one group and how to launch it: params are ('in', slot), ('out', slot)
+    or ('scratch', k); scratch buffers hold stage-1 partial results."""
+
+    __slots__ = ("source", "launches", "scratch")
+
+    def __init__(self, source: str, launches: list, scratch: list):
+        self.source, self.launches, self.scratch = source, launches, scratch
+
+
+def _ctype(dtype: str) -> str:
+    return dtypes.CUDA[dtype]
+
+
+def _literal(value, dtype: str) -> str:
+    if dtype == dtypes.bool_:
+        return "true" if value else "false"
+    if dtype == dtypes.int32:
+        return f"({int(value)})" if value != -2**31 else "(-2147483647 - 1)"
+    v = float(value)
+    ct = _ctype(dtype)
+    if math.isnan(v):
+        return f"(({ct})NAN_VALUE)"
+    if math.isinf(v):
+        return f"(({ct})({'-' if v < 0 else ''}INF_VALUE))"
+    return f"(({ct}){v!r})"
+
+
+def _strides(shape: Sequence[int]) -> list[int]:
+    out, acc = [], 1
+    for d in reversed(shape):
+        out.append(acc)
+        acc *= d
+    return out[::-1]
+
+
+class _Emitter:
+    """Writes a group's body: one const per (instruction, index) pair, shared where equal."""
+
+    def __init__(self, instrs, indent: str = "    "):
+        self.instrs = instrs
+        self.lines: list[str] = []
+        self.names: dict = {}
+        self.count = 0
+        self.indent = indent
+        self.used_ops: set[str] = set()
+
+    def _fresh(self, prefix: str) -> str:
+        self.count += 1
+        return f"{prefix}{self.count}"
+
+    def _let(self, ctype: str, expr: str, prefix: str = "v") -> str:
+        key = ("let", ctype, expr)
+        if key in self.names:
+            return self.names[key]
+        name = self._fresh(prefix)
+        self.lines.append(f"{self.indent}const {ctype} {name} = {expr};")
+        self.names[key] = name
+        return name
+
+    # index maps: ('flat', expr) or ('coords', (expr per axis))
+    def coords(self, imap, shape) -> tuple:
+        if imap[0] == "coords":
+            return imap[1]
+        flat = imap[1]
+        out = []
+        for d, (size, stride) in enumerate(zip(shape, _strides(shape))):
+            if size == 1:
+                out.append("0")
+                continue
+            expr = flat if stride == 1 else f"({flat}) / {stride}"
+            if d > 0 or stride * size != math.prod(shape):
+                expr = f"({expr}) % {size}"
+            out.append(self._let("idx_t", expr, "c"))
+        return tuple(out)
+
+    def flat(self, imap, shape) -> str:
+        if imap[0] == "flat":
+            return imap[1]
+        terms = [f"{c} * {s}" if s != 1 else c
+                 for c, s, n in zip(imap[1], _strides(shape), shape) if n != 1 and c != "0"]
+        return self._let("idx_t", " + ".join(terms) if terms else "0", "f")
+
+    def value(self, i: int, imap) -> str:
+        key = (i, imap)
+        if key in self.names:
+            return self.names[key]
+        ins = self.instrs[i]
+        op, shape = ins.op, ins.shape
+        ct = _ctype(ins.dtype)
+        if op == "load":
+            name = self._let(ct, f"in{ins.arg}[{self.flat(imap, shape)}]")
+        elif op == "const":
+            name = _literal(ins.arg, ins.dtype)
+        elif op in P.ELEMENTWISE:
+            self.used_ops.add(op)
+            args = ", ".join(self.value(s, imap) for s in ins.srcs)
+            name = self._let(ct, f"gg_{op}<{_ctype(ins.arg)}>({args})")
+        elif op == P.CAST:
+            name = self._let(ct, f"static_cast<{ct}>({self.value(ins.srcs[0], imap)})")
+        elif op == "reshape":
+            name = self.value(ins.srcs[0], ("flat", self.flat(imap, shape)))
+        elif op == "permute":
+            pc = self.coords(imap, shape)
+            child = [None] * len(pc)
+            for j, p in enumerate(ins.arg):
+                child[p] = pc[j]
+            name = self.value(ins.srcs[0], ("coords", tuple(child)))
+        elif op == "expand":
+            pc = self.coords(imap, shape)
+            src_shape = self.instrs[ins.srcs[0]].shape
+            child = tuple("0" if a == 1 and b != 1 else c for c, a, b in zip(pc, src_shape, shape))
+            name = self.value(ins.srcs[0], ("coords", child))
+        elif op == "slice":
+            pc = self.coords(imap, shape)
+            child = []
+            for c, (start, _, step) in zip(pc, ins.arg):
+                expr = c if step == 1 else f"{step} * {c}"
+                child.append(expr if start == 0 else f"({start} + {expr})")
+            name = self.value(ins.srcs[0], ("coords", tuple(child)))
+        elif op == "unslice":
+            name = self._unslice(ins, imap)
+        else:
+            raise NotImplementedError(f"codegen cannot inline primitive {op!r}")
+        self.names[key] = name
+        return name
+
+    def _unslice(self, ins, imap) -> str:
+        shape, slices = ins.arg
+        src_shape = self.instrs[ins.srcs[0]].shape
+        pc = self.coords(imap, shape)
+        tests, child = [], []
+        for c, (start, _, step), n in zip(pc, slices, src_shape):
+            offset = f"({c} - {start})" if step > 0 else f"({start} - {c})"
+            stride = builtin_abs(step)
+            q = offset if stride == 1 else f"{offset} / {stride}"
+            tests.append(f"{offset} >= 0")
+            if stride != 1:
+                tests.append(f"{offset} % {stride} == 0")
+            tests.append(f"{q} < {n}")
+            child.append(q)
+        inside = self._let("bool", " && ".join(tests), "in")
+        clamped = tuple(self._let("idx_t", f"{inside} ? (idx_t)({q}) : (idx_t)0", "q") for q in child)
+        v = self.value(ins.srcs[0], ("coords", clamped))
+        return self._let(_ctype(ins.dtype), f"{inside} ? {v} : {_literal(0, ins.dtype)}")
+
+
+def builtin_abs(v: int) -> int:
+    return v if v >= 0 else -v
+
+
+def _device_functions(ops: set[str], instrs) -> str:
+    out = []
+    for op in sorted(ops):
+        params = {1: "T x", 2: "T x, T y", 3: "bool c, T x, T y"}[P.ARITY[op]]
+        ret = "bool" if op in P.COMPARISONS or op in P.LOGICAL else "T"
+        out.append(f"// kernels/elementwise/{op}.cu\n"
+                   f"template <typename T> __device__ __forceinline__ {ret} gg_{op}({params}) "
+                   f"{{ return {snippet(op)}; }}")
+    return "\n".join(out)
+
+
+def _header(index_type: str) -> str:
+    return (f"typedef {index_type} idx_t;\n"
+            "#define INF_VALUE __longlong_as_double(0x7ff0000000000000LL)\n"
+            "#define NAN_VALUE __longlong_as_double(0x7ff8000000000000LL)\n"
+            + template("prelude"))
+
+
+def _params(group, instrs, out_slots: list, extra: list) -> tuple[str, list]:
+    params, refs = [], []
+    dtype_of_slot = {}
+    for ins in instrs:
+        if ins.op == "load":
+            dtype_of_slot[ins.arg] = ins.dtype
+    for s in group.inputs:
+        params.append(f"const {_ctype(dtype_of_slot[s])}* __restrict__ in{s}")
+        refs.append(("in", s))
+    for s, dtype in out_slots:
+        params.append(f"{_ctype(dtype)}* __restrict__ out{s}")
+        refs.append(("out", s))
+    for decl, ref in extra:
+        params.append(decl)
+        refs.append(ref)
+    return ", ".join(params), refs
+
+
+def generate(group) -> CudaProgram:
+    if group.kind == "matmul":
+        raise ValueError("matmul groups run on cuBLAS (cupy.matmul); they have no generated source")
+    total = math.prod(group.shape)
+    index_type = "int" if total < 2**31 - 2 * BLOCK * TARGET_BLOCKS else "long long"
+    if group.kind == "elementwise":
+        return _elementwise(group, total, index_type)
+    return _reduction(group, index_type)
+
+
+def _elementwise(group, total: int, index_type: str) -> CudaProgram:
+    em = _Emitter(group.instrs)
+    stores = []
+    out_slots = []
+    for i, s in group.outputs:
+        v = em.value(i, ("flat", "i"))
+        stores.append(f"    out{s}[i] = {v};")
+        out_slots.append((s, group.instrs[i].dtype))
+    params, refs = _params(group, group.instrs, out_slots, [])
+    body = Template(template("elementwise")).substitute(
+        name=group.name, params=params, size=total, body="\n".join(em.lines), stores="\n".join(stores))
+    source = "\n".join((_header(index_type), _device_functions(em.used_ops, group.instrs), body))
+    grid = max(1, min(-(-total // BLOCK), TARGET_BLOCKS * 4))
+    return CudaProgram(source, [Launch(group.name, grid, BLOCK, refs)], [])
+
+
+_COMBINE = {
+    "sum": "{a} + {b}",
+    "prod": "{a} * {b}",
+    "max": "(({b}) > ({a}) || ({b}) != ({b})) ? ({b}) : ({a})",
+}
+
+
+def _identity(op: str, dtype: str) -> str:
+    if op == "sum":
+        return _literal(0, dtype)
+    if op == "prod":
+        return _literal(1, dtype)
+    if dtype == dtypes.int32:
+        return "(-2147483647 - 1)"
+    if dtype == dtypes.bool_:
+        return "false"
+    return _literal(-math.inf, dtype)
+
+
+def _reduction(group, index_type: str) -> CudaProgram:
+    axes = group.axes
+    shape = group.shape
+    kept = [d for i, d in enumerate(shape) if i not in axes]
+    red = [d for i, d in enumerate(shape) if i in axes]
+    n_out, n_red = math.prod(kept), math.prod(red)
+    reductions = [(i, s) for i, s in group.outputs if group.instrs[i].op in P.REDUCE]
+    siblings = [(i, s) for i, s in group.outputs if group.instrs[i].op not in P.REDUCE]
+    has_arg = any(group.instrs[i].op == "argmax" for i, _ in reductions)
+    chunks = 1 if has_arg else max(1, min(-(-TARGET_BLOCKS // n_out), -(-n_red // MIN_CHUNK)))
+    chunk = max(1, -(-n_red // chunks))
+
+    em = _Emitter(group.instrs, indent="      ")
+    imap = _iteration_map(em, shape, axes, kept, red, n_red)
+    inner = ["init", "accumulate", "tree", "shared"]
+    parts = {k: [] for k in inner}
+    stores = []
+    for i, s in siblings:
+        v = em.value(i, imap)
+        stores.append(f"      out{s}[{em.flat(imap, shape)}] = {v};")
+    finals, scratch, extra1, extra2 = [], [], [], []
+    out_slots = [(s, group.instrs[i].dtype) for i, s in siblings]
+    for k, (i, s) in enumerate(reductions):
+        ins = group.instrs[i]
+        src = group.instrs[ins.srcs[0]]
+        acc_t = _ctype(src.dtype)
+        v = em.value(ins.srcs[0], imap)
+        if ins.op == "argmax":
+            parts["shared"].append(f"  __shared__ {acc_t} sh{k}[{BLOCK}];\n  __shared__ idx_t si{k}[{BLOCK}];")
+            parts["init"].append(f"    {acc_t} acc{k} = {_identity('max', src.dtype)}; idx_t arg{k} = 0;")
+            parts["accumulate"].append(
+                f"      if (argmax_wins(acc{k}, arg{k}, {v}, r)) {{ acc{k} = {v}; arg{k} = r; }}")
+            parts["tree"].append(_tree_arg(k, f"out{s}[o]"))
+            out_slots.append((s, ins.dtype))
+            continue
+        combine = _COMBINE[ins.op]
+        parts["shared"].append(f"  __shared__ {acc_t} sh{k}[{BLOCK}];")
+        parts["init"].append(f"    {acc_t} acc{k} = {_identity(ins.op, src.dtype)};")
+        parts["accumulate"].append(f"      acc{k} = {combine.format(a=f'acc{k}', b=v)};")
+        if chunks == 1:
+            parts["tree"].append(_tree(k, combine, f"out{s}[o]", _ctype(ins.dtype)))
+            out_slots.append((s, ins.dtype))
+        else:
+            parts["tree"].append(_tree(k, combine, f"part{k}[b]", acc_t))
+            scratch.append((n_out * chunks, src.dtype))
+            extra1.append((f"{acc_t}* __restrict__ part{k}", ("scratch", len(scratch) - 1)))
+            extra2.append((f"const {acc_t}* __restrict__ part{k}", ("scratch", len(scratch) - 1)))
+            finals.append((k, ins, s, acc_t, combine))
+    params, refs = _params(group, group.instrs, out_slots, extra1)
+    stage1 = Template(template("reduce")).substitute(
+        name=group.name, params=params, shared="\n".join(parts["shared"]), blocks=n_out * chunks,
+        chunks=chunks, chunk=chunk, reduced=n_red, init="\n".join(parts["init"]),
+        body="\n".join(em.lines), accumulate="\n".join(parts["accumulate"]),
+        stores="\n".join(stores), tree="\n".join(parts["tree"]))
+    sources = [_header(index_type), _device_functions(em.used_ops, group.instrs), stage1]
+    launches = [Launch(group.name, min(n_out * chunks, 1 << 20), BLOCK, refs)]
+    if finals:
+        sources.append(_final_stage(group, finals, extra2, n_out, chunks, launches))
+    return CudaProgram("\n".join(sources), launches, scratch)
+
+
+def _iteration_map(em, shape, axes, kept, red, n_red):
+    """Coordinates of the reduction's input from (o, r): o indexes the kept axes, r the reduced."""
+    rank = len(shape)
+    if len(axes) == rank:
+        return ("flat", "r")
+    if axes == tuple(range(rank - len(axes), rank)):
+        return ("flat", em._let("idx_t", f"o * {n_red} + r", "f"))
+    ko = em.coords(("flat", "o"), tuple(kept))
+    kr = em.coords(("flat", "r"), tuple(red))
+    coords, ki, ri = [], iter(ko), iter(kr)
+    for d in range(rank):
+        coords.append(next(ri) if d in axes else next(ki))
+    return ("coords", tuple(coords))
+
+
+def _tree(k: int, combine: str, dest: str, out_t: str) -> str:
+    merge = combine.format(a=f"sh{k}[threadIdx.x]", b=f"sh{k}[threadIdx.x + s]")
+    return (f"    sh{k}[threadIdx.x] = acc{k};\n    __syncthreads();\n"
+            f"    for (int s = blockDim.x / 2; s > 0; s >>= 1) {{\n"
+            f"      if (threadIdx.x < s) sh{k}[threadIdx.x] = {merge};\n"
+            f"      __syncthreads();\n    }}\n"
+            f"    if (threadIdx.x == 0) {dest} = ({out_t})sh{k}[0];")
+
+
+def _tree_arg(k: int, dest: str) -> str:
+    a, b = f"sh{k}[threadIdx.x]", f"sh{k}[threadIdx.x + s]"
+    ia, ib = f"si{k}[threadIdx.x]", f"si{k}[threadIdx.x + s]"
+    return (f"    sh{k}[threadIdx.x] = acc{k}; si{k}[threadIdx.x] = arg{k};\n    __syncthreads();\n"
+            f"    for (int s = blockDim.x / 2; s > 0; s >>= 1) {{\n"
+            f"      if (threadIdx.x < s && argmax_wins({a}, {ia}, {b}, {ib})) {{ {a} = {b}; {ia} = {ib}; }}\n"
+            f"      __syncthreads();\n    }}\n"
+            f"    if (threadIdx.x == 0) {dest} = (int)si{k}[0];")
+
+
+def _final_stage(group, finals, extra2, n_out, chunks, launches) -> str:
+    name = f"{group.name}_final"
+    shared, init, acc, tree, params, refs = [], [], [], [], [], []
+    for (k, ins, s, acc_t, combine), (decl, ref) in zip(finals, extra2):
+        shared.append(f"  __shared__ {acc_t} sh{k}[{BLOCK}];")
+        init.append(f"    {acc_t} acc{k} = {_identity(ins.op, ins.dtype)};")
+        acc.append(f"      acc{k} = {combine.format(a=f'acc{k}', b=f'part{k}[o * {chunks} + r]')};")
+        tree.append(_tree(k, combine, f"out{s}[o]", _ctype(ins.dtype)))
+        params += [decl, f"{_ctype(ins.dtype)}* __restrict__ out{s}"]
+        refs += [ref, ("out", s)]
+    launches.append(Launch(name, min(n_out, 1 << 20), BLOCK, refs))
+    return Template(template("reduce_final")).substitute(
+        name=name, params=", ".join(params), shared="\n".join(shared), outputs=n_out,
+        chunks=chunks, init="\n".join(init), accumulate="\n".join(acc), tree="\n".join(tree))

@@ -1,0 +1,41 @@
+"""Shared fixtures: every test that takes `backend` runs on each backend present."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+import gpugrad as tf
+from gpugrad.backends.cupy_backend import cupy_unavailable_reason
+
+os.environ.setdefault("HYPOTHESIS_PROFILE", "ci")
+
+try:
+    from hypothesis import HealthCheck, settings
+
+    settings.register_profile("ci", max_examples=40, deadline=None,
+                              suppress_health_check=[HealthCheck.too_slow])
+    settings.load_profile(os.environ["HYPOTHESIS_PROFILE"])
+except ImportError:  # pragma: no cover
+    pass
+
+BACKENDS = ["numpy"] + (["cupy"] if not cupy_unavailable_reason() else [])
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request):
+    previous = tf.get_backend()
+    tf.set_backend(request.param)
+    yield request.param
+    tf.set_backend(previous)
+
+
+@pytest.fixture
+def gpu():
+    reason = cupy_unavailable_reason()
+    if reason:
+        pytest.skip(f"no GPU: {reason}")
+    previous = tf.get_backend()
+    tf.set_backend("cupy")
+    yield
+    tf.set_backend(previous)
