@@ -114,14 +114,17 @@ _NO_CONNECTION = (
 _fast_plans = PlanCache()
 
 
+def _is_variable(v) -> bool:
+    return v.__class__ is Variable or (isinstance(v, Tensor) and callable(getattr(v, "assign", None)))
+
+
 def _check_var_list(var_list) -> tuple[list[Variable], int]:
     if var_list is None:
         every = registered_variables()
-        return [v for v in every], len(every)
-    if not isinstance(var_list, (list, tuple)) or not all(
-            isinstance(v, Tensor) and callable(getattr(v, "assign", None)) for v in var_list):
+        return every, len(every)
+    if not isinstance(var_list, (list, tuple)) or not all(map(_is_variable, var_list)):
         bad = var_list if not isinstance(var_list, (list, tuple)) else next(
-            v for v in var_list if not (isinstance(v, Tensor) and callable(getattr(v, "assign", None))))
+            v for v in var_list if not _is_variable(v))
         raise TypeError(
             "The var_list passed in variable_grads(f, var_list) must be a list of variables "
             f"(got {type(bad).__name__}; make them with tf.variable()).")
@@ -244,13 +247,15 @@ def _variable_grads_cached(y, start, trainable, targets):
     """The common case, a repeated call: find the plan by the forward graph's structure and
     skip the backward walk."""
     key, leaves, nodes = structure([y])
-    if any(n.op != "buffer" for n in leaves):
-        # Realized intermediates (f printed one, say) hide the graph behind them.
-        value, found, _ = _variable_grads_traced(y, start, trainable, targets)
-        return value, found
+    for n in leaves:
+        if n.op != "buffer":
+            # Realized intermediates (f printed one, say) hide the graph behind them.
+            value, found, _ = _variable_grads_traced(y, start, trainable, targets)
+            return value, found
     position = {id(n): i for i, n in enumerate(leaves)}
-    full_key = (key, tuple(position.get(id(t), -1) for t in targets),
-                tuple(n.id >= start for n in nodes))
+    # Nodes made before f started are constants to it: which ones are is part of the key.
+    full_key = (key, tuple([position.get(id(t), -1) for t in targets]),
+                tuple([n.id >= start for n in nodes if n.op != "buffer"]))
     entry = _fast_plans.get(full_key)
     if entry is None:
         value, found, entry = _variable_grads_traced(y, start, trainable, targets, leaves)

@@ -16,6 +16,7 @@ from . import dtypes
 from . import primitives as P
 from . import tensor as T
 from .tensor import Tensor, shape_str
+from .variables import Variable
 
 TensorLike = Any
 
@@ -270,7 +271,14 @@ def _elementwise(op: str, *args) -> Tensor:
 
 
 def _unary(op: str):
+    needs_float = op in P.FLOAT_ONLY
+
     def fn(x: TensorLike) -> Tensor:
+        if x.__class__ is Variable:
+            x = x._node()
+        if x.__class__ is Tensor and (x.dtype in dtypes.FLOATS or not needs_float) \
+                and x.dtype != dtypes.bool_ and x.op != "const":
+            return Tensor(op, (x,), None, x.shape, x.dtype)  # the common case, kept cheap
         return _elementwise(op, x)
     fn.__name__ = op
     fn.__doc__ = f"Elementwise {op}; math in kernels/elementwise/{op}.cu."
@@ -278,7 +286,19 @@ def _unary(op: str):
 
 
 def _binary(op: str):
+    out_bool = op in P.COMPARISONS
+    fast = op not in P.LOGICAL
+
     def fn(a: TensorLike, b: TensorLike) -> Tensor:
+        # The common case, kept cheap: two float tensors of one shape and dtype.
+        if a.__class__ is Variable:
+            a = a._node()
+        if b.__class__ is Variable:
+            b = b._node()
+        if a.__class__ is Tensor and b.__class__ is Tensor and a.shape == b.shape \
+                and a.dtype == b.dtype and a.dtype in dtypes.FLOATS \
+                and a.op != "const" and b.op != "const" and fast:
+            return Tensor(op, (a, b), None, a.shape, dtypes.bool_ if out_bool else a.dtype)
         return _elementwise(op, a, b)
     fn.__name__ = op
     fn.__doc__ = f"Elementwise {op} with numpy broadcasting; math in kernels/elementwise/{op}.cu."
@@ -422,6 +442,9 @@ def _drop_axes(x: Tensor, axes: tuple, keep_dims: bool) -> Tensor:
 
 def _reduction(op: str, x: TensorLike, axis: Any, keep_dims: bool) -> Tensor:
     x = convert(x)
+    if axis is None and not keep_dims and x.dtype in dtypes.FLOATS and x.shape:
+        # the common case, kept cheap: a float tensor reduced to a scalar
+        return T.reshape(T.reduce(op, x, tuple(range(len(x.shape)))), ())
     axes = normalize_axes(axis, x.ndim) if not (axis is None and x.ndim == 0) else ()
     if x.dtype == dtypes.bool_ and op in ("sum", "prod"):
         x = T.cast(x, dtypes.int32)

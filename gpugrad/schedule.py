@@ -107,11 +107,10 @@ def structure(outputs: Sequence[Tensor]) -> tuple[tuple, list[Tensor], list[Tens
     key: list = []
     leaves: list[Tensor] = []
     nodes: list[Tensor] = []
-    stack = [resolve(o) for o in reversed(outputs)]
-    while stack:
-        n = stack[-1]
+    stack = list(reversed(outputs))
+    while stack:  # iterative post-order: graphs may be deeper than Python's recursion limit
+        n = stack.pop()
         if id(n) in index:
-            stack.pop()
             continue
         if n.buf is not None:
             key.append(("B", n.shape, n.dtype))
@@ -119,16 +118,25 @@ def structure(outputs: Sequence[Tensor]) -> tuple[tuple, list[Tensor], list[Tens
         elif n.op == "const":
             key.append(("C", repr(n.arg), n.shape, n.dtype))
         else:
-            srcs = [resolve(s) for s in n.src]
-            pending = [s for s in srcs if id(s) not in index]
-            if pending:
-                stack.extend(reversed(pending))
+            src = n.src
+            waiting = False
+            if n.op in ALIASES:
+                src = src[:1]
+            for s in src:
+                if id(s) not in index:
+                    if not waiting:
+                        stack.append(n)
+                        waiting = True
+                    stack.append(s)
+            if waiting:
                 continue
-            key.append((n.op, n.arg, n.dtype, n.shape, tuple(index[id(s)] for s in srcs)))
-        stack.pop()
+            if n.op in ALIASES:
+                index[id(n)] = index[id(src[0])]
+                continue
+            key.append((n.op, n.arg, n.dtype, n.shape, tuple([index[id(s)] for s in src])))
         index[id(n)] = len(nodes)
         nodes.append(n)
-    key.append(tuple(index[id(resolve(o))] for o in outputs))
+    key.append(tuple([index[id(o)] for o in outputs]))
     return tuple(key), leaves, nodes
 
 
