@@ -80,6 +80,19 @@ def tensor(values: TensorLike, shape: Sequence[int] | None = None, dtype: Any = 
     return T.from_array(array, dt)
 
 
+def from_dlpack(x: Any) -> Tensor:
+    """A tensor over another library's array (PyTorch, JAX, CuPy, numpy) through DLPack;
+    on the CuPy backend a contiguous device array of a supported dtype is used without a copy."""
+    from .backends import current
+    backend = current()
+    if backend.name == "numpy":
+        array = np.from_dlpack(x)
+        return T.from_array(array, dtypes.from_numpy(array.dtype))
+    import cupy
+    array = cupy.from_dlpack(x)
+    return T.from_array(array, dtypes.from_numpy(np.dtype(array.dtype.name)))
+
+
 def _ranked(rank: int, name: str):
     def make(values: TensorLike, shape: Sequence[int] | None = None, dtype: Any = None) -> Tensor:
         out = tensor(values, shape, dtype)

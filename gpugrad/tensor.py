@@ -144,7 +144,14 @@ class Tensor:
     def dispose(self) -> None:
         """Frees the buffer once nothing else needs it (TF.js compatibility)."""
 
-    # numpy-style names
+    @property
+    def __cuda_array_interface__(self) -> dict:
+        buf = self.data_buffer()
+        try:
+            return buf.__cuda_array_interface__
+        except AttributeError:
+            raise AttributeError("this tensor lives in host memory (numpy backend)") from None
+
     def __dlpack__(self, **kwargs):
         return self.data_buffer().__dlpack__(**kwargs)
 

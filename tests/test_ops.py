@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import warnings
+import zlib
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -36,7 +37,7 @@ def T(a, dtype=F64):
 
 def rng_for(*key) -> np.random.Generator:
     """A deterministic generator per test case."""
-    seed = abs(hash(tuple(str(k) for k in key))) % (2**32)
+    seed = zlib.crc32(repr(key).encode())
     return np.random.default_rng([seed, 20240611])
 
 
@@ -614,7 +615,7 @@ def test_prod_with_zeros(backend):
     g = tf.grad(lambda t: tf.prod(t, 1))(T(x)).numpy()
     assert_values(g, [[0.0, 6.0, 0.0], [0.0, 0.0, 0.0], [6.0, 3.0, 2.0]])
     g = tf.grad(lambda t: tf.prod(t, 0, True))(T(x)).numpy()
-    assert_values(g, [[0.0, 0.0, 3.0], [0.0, 0.0, 6.0], [0.0, 0.0, 3.0]])
+    assert_values(g, [[0.0, 0.0, 3.0], [2.0, 0.0, 9.0], [0.0, 0.0, 3.0]])
 
 
 @pytest.mark.xfail(strict=True, reason="BUG: the prod VJP rule sets the gradient of the nonzero "
@@ -732,7 +733,6 @@ MOVEMENT = [
     ("stack_axis_neg1", [(2, 3), (2, 3)], lambda a, b: tf.stack([a, b], -1),
      lambda a, b: np.stack([a, b], -1)),
     ("tile", [(2, 3)], lambda x: tf.tile(x, [2, 3]), lambda x: np.tile(x, (2, 3))),
-    ("cast_roundtrip_f64", [(2, 3)], lambda x: tf.cast(x, F64), lambda x: x),
 ]
 
 
@@ -947,7 +947,7 @@ def test_ieee_special_values_in_gradients(backend):
         warnings.simplefilter("error")
         assert_values(_grad(tf.log, [0.0, -1.0]), [INF, -1.0])
         assert_values(_grad(tf.sqrt, [0.0]), [INF])
-        g = _grad(lambda t: tf.log(t) * 0.0 + t, [-1.0])  # NaN in a dead branch times 0 is NaN
+        g = _grad(lambda t: tf.sqrt(t) * 0.0 + t, [-1.0])  # 0 * NaN is NaN: no masking
         assert np.isnan(g).all()
         ga, gb = tf.grads(tf.div)([T([0.0]), T([0.0])])
         assert np.isnan(gb.numpy()).all()

@@ -1,0 +1,109 @@
+"""The generated CUDA kernels, run on the CPU (tests/cuda_emulator.py), agree with the numpy
+backend: index maps, broadcasts, slices, pads, reductions in one and two stages, siblings."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import gpugrad as tf
+from gpugrad.backends import current
+from gpugrad.schedule import build_plan, structure
+
+from cuda_emulator import EmulatedCudaBackend, compiler_available
+
+pytestmark = pytest.mark.skipif(not compiler_available(), reason="g++ is not installed")
+rng = np.random.default_rng(7)
+
+
+def _run_both(outputs):
+    nodes_out = [o._node() for o in outputs]
+    _, leaves, nodes = structure(nodes_out)
+    plan = build_plan(nodes_out, nodes)
+    inputs = [leaf.buf for leaf in leaves]
+    expected = current().run(plan, inputs)
+    got = EmulatedCudaBackend().run(plan, inputs)
+    return plan, expected, got
+
+
+def _check(outputs, rtol=1e-5):
+    plan, expected, got = _run_both(outputs)
+    for e, g in zip(expected, got):
+        assert e.shape == g.shape and e.dtype == g.dtype
+        if e.dtype == np.bool_ or e.dtype == np.int32:
+            np.testing.assert_array_equal(g, e)
+        else:
+            np.testing.assert_allclose(g, e, rtol=rtol, atol=1e-6)
+    return plan
+
+
+def _t(shape, lo=-2.0, hi=2.0, dtype="float32"):
+    return tf.tensor(rng.uniform(lo, hi, shape), dtype=dtype)
+
+
+def test_seed_variable_grads_plan():
+    n = 10_000  # big enough for a two-stage reduction
+    p, q, r = (_t((n,)) for _ in range(3))
+    y = tf.sum((p + r * r) * (q + r))
+    plan = _check([y, q + r, p + r * r], rtol=1e-4)
+    assert len(plan.groups) == 1
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_every_unary_and_binary_op(dtype):
+    a, b = _t((5, 7), 0.2, 2.0, dtype), _t((7,), 0.2, 2.0, dtype)
+    outs = [getattr(tf, op)(a) for op in ("neg", "exp", "log", "sqrt", "rsqrt", "sin", "cos", "tanh",
+                                          "sigmoid", "log1p", "expm1", "abs", "sign", "reciprocal")]
+    outs += [getattr(tf, op)(a, b) for op in ("add", "sub", "mul", "div", "pow", "maximum", "minimum",
+                                              "less", "less_equal", "greater", "greater_equal",
+                                              "equal", "not_equal")]
+    outs += [tf.where(a > 1, a, b), tf.cast(a, "int32"), tf.cast(a > 1, "float32"),
+             tf.logical_and(a > 1, b < 1), tf.logical_or(a > 1, b < 1)]
+    _check(outs, rtol=1e-5 if dtype == "float32" else 1e-12)
+
+
+def test_int32_ops():
+    a = tf.tensor(rng.integers(-5, 5, (4, 6)), dtype="int32")
+    _check([a + a * 3, tf.abs(a), tf.sign(a), tf.maximum(a, 0), tf.sum(a, 1), tf.max(a, 0),
+            tf.prod(a, 1), tf.argmax(a, 1), tf.argmin(a, 0)])
+
+
+@pytest.mark.parametrize("shape,axis", [((6, 5), 0), ((6, 5), 1), ((4, 3, 5), (0, 2)),
+                                        ((4, 3, 5), 1), ((3, 9000), 1), ((9000, 3), 0),
+                                        ((40000,), None)])
+def test_reductions(shape, axis):
+    x = _t(shape)
+    _check([tf.sum(x, axis), tf.max(x, axis), tf.min(x, axis), tf.mean(x, axis),
+            tf.prod(x * 0.1 + 1, axis), tf.logsumexp(x, axis)], rtol=1e-4)
+
+
+def test_argmax_ties_and_nan():
+    x = tf.tensor([[1.0, 3.0, 3.0, 0.0], [np.nan, 1.0, np.nan, 2.0]])
+    _check([tf.argmax(x, 1)])
+
+
+def test_movement_inside_kernels():
+    x = _t((4, 6))
+    y = _t((6,))
+    outs = [tf.transpose(x) * 2, x[::-1, 1:5:2] + 1, x[:, None, :] * y, tf.reshape(x, (3, 8)) * 3,
+            tf.pad(x * 2, [[1, 2], [0, 3]]), tf.concat([x, x * 2], 1), tf.stack([x, x], 1) + 0.5,
+            tf.broadcast_to(y, (3, 6)) * 1.5, tf.tile(y, [2]) - 1, tf.exp(tf.reshape(tf.transpose(x), (-1,)))]
+    _check(outs)
+
+
+def test_gradient_plans_of_a_small_network():
+    x = _t((8, 5))
+    w = _t((5, 3))
+
+    labels = tf.tensor(np.eye(3)[rng.integers(0, 3, 8)])
+
+    def loss(w):
+        return -tf.mean(tf.sum(tf.log_softmax(tf.relu(tf.matmul(x, w)), -1) * labels, 1))
+    g = tf.grad(loss)(w)
+    _check([g])
+
+
+def test_softmax_and_max_gradients():
+    x = _t((5, 6))
+    outs = [tf.grad(lambda v: tf.sum(tf.softmax(v) * v))(x), tf.grad(lambda v: tf.sum(tf.max(v, 1)))(x),
+            tf.grad(lambda v: tf.sum(tf.prod(v, 0)))(x), tf.grad(lambda v: tf.sum(v[1:, ::-2] ** 2))(x)]
+    _check(outs, rtol=1e-4)

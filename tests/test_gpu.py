@@ -1,0 +1,143 @@
+"""GPU-only behaviour of the CuPy backend. Every test here skips cleanly without a GPU."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import gpugrad as tf
+from gpugrad import snippets
+
+rng = np.random.default_rng(3)
+
+
+def _seed_vars(n, dtype="float32"):
+    p = tf.variable(tf.tensor(rng.uniform(-1, 1, n), dtype=dtype))
+    q = tf.variable(tf.tensor(rng.uniform(-1, 1, n), dtype=dtype))
+    r = tf.tensor(rng.uniform(-1, 1, n), dtype=dtype)
+    return p, q, r, (lambda: p.add(r.square()).mul(q.add(r)).sum())
+
+
+FUNCTIONS = [
+    lambda x, w: tf.sum((x + w * w) * (w + x)),
+    lambda x, w: tf.sum(tf.exp(-tf.tanh(tf.sigmoid(x * w + w) * x - w) ** 2) * w),
+    lambda x, w: tf.mean(tf.softmax(x * w, -1) * x),
+    lambda x, w: tf.sum(tf.logsumexp(x * w, 0)) + tf.sum(tf.max(x - w, 1)),
+    lambda x, w: tf.sum(tf.matmul(tf.tanh(x), w, transpose_b=True)),
+    lambda x, w: tf.sum(tf.pad(x[::-1, 1:] * w[:, :-1], [[1, 1], [2, 0]]) ** 2),
+    lambda x, w: tf.sum(tf.concat([x, w], 1) ** 2) + tf.sum(tf.stack([w, x], 0)[1] * w),
+]
+
+
+@pytest.mark.parametrize("fn", FUNCTIONS)
+def test_cupy_matches_numpy(gpu, fn):
+    xs = rng.uniform(-1, 1, (64, 48)).astype(np.float32)
+    ws = rng.uniform(-1, 1, (64, 48)).astype(np.float32)
+    results = {}
+    for backend in ("numpy", "cupy"):
+        tf.set_backend(backend)
+        x, w = tf.tensor(xs), tf.tensor(ws)
+        value, (gx, gw) = tf.value_and_grads(fn)([x, w])
+        results[backend] = (value.numpy(), gx.numpy(), gw.numpy())
+    tf.set_backend("cupy")
+    for a, b in zip(results["numpy"], results["cupy"]):
+        np.testing.assert_allclose(b, a, rtol=2e-4, atol=2e-5)
+
+
+def test_variable_grads_under_stream_capture(gpu):
+    import cupy
+    p, q, r, f = _seed_vars(1 << 16)
+    tf.variable_grads(f)  # compile and warm the pool outside the capture
+    stream = cupy.cuda.Stream(non_blocking=True)
+    with stream:
+        stream.begin_capture()
+        try:
+            value, grads = tf.variable_grads(f)  # a D2H copy or sync here raises
+        finally:
+            graph = stream.end_capture()
+    graph.launch(stream)
+    stream.synchronize()
+    expected_gp = q.numpy() + r.numpy()
+    np.testing.assert_allclose(grads[p.name].numpy(), expected_gp, rtol=1e-6)
+
+
+def test_peak_memory_is_inputs_plus_outputs(gpu):
+    import cupy
+    n = 1 << 24
+    p, q, r, f = _seed_vars(n)
+    tf.variable_grads(f)
+    pool = cupy.get_default_memory_pool()
+    pool.free_all_blocks()
+    inputs = pool.used_bytes()
+    peak = [inputs]
+
+    def tracking_malloc(size):
+        mem = pool.malloc(size)
+        peak[0] = max(peak[0], pool.used_bytes())
+        return mem
+
+    cupy.cuda.set_allocator(tracking_malloc)
+    try:
+        value, grads = tf.variable_grads(f)
+        cupy.cuda.Device().synchronize()
+    finally:
+        cupy.cuda.set_allocator(pool.malloc)
+    assert inputs >= 3 * n * 4
+    assert peak[0] - inputs <= 2 * n * 4 + (1 << 20), (peak[0], inputs)
+
+
+def test_bitwise_deterministic(gpu):
+    p, q, r, f = _seed_vars(1 << 22)
+    runs = [tf.variable_grads(f) for _ in range(10)]
+    first = runs[0]
+    for value, grads in runs[1:]:
+        assert value.numpy().tobytes() == first.value.numpy().tobytes()
+        for name in grads:
+            assert grads[name].numpy().tobytes() == first.grads[name].numpy().tobytes()
+
+
+def test_dlpack_round_trip_torch(gpu):
+    torch = pytest.importorskip("torch")
+    t = torch.arange(6, dtype=torch.float32, device="cuda")
+    x = tf.from_dlpack(t)
+    np.testing.assert_array_equal(x.numpy(), np.arange(6, dtype=np.float32))
+    back = torch.from_dlpack(x * 2)
+    assert back.is_cuda
+    np.testing.assert_array_equal(back.cpu().numpy(), np.arange(6) * 2)
+
+
+def test_dlpack_round_trip_jax(gpu):
+    jax = pytest.importorskip("jax")
+    import jax.numpy as jnp
+    a = jnp.arange(5, dtype=jnp.float32)
+    x = tf.from_dlpack(a)
+    np.testing.assert_array_equal(x.numpy(), np.arange(5, dtype=np.float32))
+    back = jax.dlpack.from_dlpack(x * 3)
+    np.testing.assert_array_equal(np.asarray(back), np.arange(5) * 3)
+
+
+def test_tensor_from_cupy_array_is_zero_copy(gpu):
+    import cupy
+    a = cupy.arange(4, dtype=cupy.float32)
+    x = tf.tensor(a)
+    assert x.data_buffer().data.ptr == a.data.ptr
+    assert x.__cuda_array_interface__["data"][0] == a.data.ptr
+
+
+def test_out_of_memory_is_clear_and_recoverable(gpu):
+    import cupy
+    free, total = cupy.cuda.runtime.memGetInfo()
+    huge = tf.fill([int(total // 4 * 2)], 1.0)
+    with pytest.raises(MemoryError, match="bytes"):
+        (huge * 2).numpy()
+    p, q, r, f = _seed_vars(1000)
+    value, grads = tf.variable_grads(f)
+    np.testing.assert_allclose(grads[p.name].numpy(), q.numpy() + r.numpy(), rtol=1e-6)
+
+
+def test_compile_error_names_kernel_and_snippet(gpu, monkeypatch):
+    from gpugrad.backends.cupy_backend import KernelCompileError
+    original = snippets.snippet
+    monkeypatch.setattr("gpugrad.codegen.snippet", lambda n: "exp(x +" if n == "log1p" else original(n))
+    with pytest.raises(KernelCompileError, match="kernels/elementwise/log1p.cu"):
+        tf.log1p(tf.tensor([1.0, 2.0, 3.5])).numpy()
+    assert tf.sum(tf.tensor([1.0, 2.0])).item() == 3.0
