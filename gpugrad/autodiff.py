@@ -16,7 +16,7 @@ from . import engine
 from . import ops as O
 from . import tensor as T
 from .derivatives import vjp
-from .schedule import PlanCache, build_plan, resolve, structure
+from .schedule import PlanCache, build_plan, structure
 from .tensor import Tensor, _ids, shape_str
 from .variables import Variable, _js_key_order, registered_variables
 
@@ -72,6 +72,8 @@ def _reach(y: Tensor, targets: Sequence[Tensor], start: int):
     order = sorted(seen.values(), key=lambda n: n.id)
     depends = set(is_target)
     for n in order:
+        if n.op == "stop_gradient":
+            continue  # what passes only through stop_gradient is not connected
         if id(n) not in depends and n.id >= start and any(id(s) in depends for s in n.src):
             depends.add(id(n))
     return order, depends, is_target
@@ -126,7 +128,7 @@ def _check_var_list(var_list) -> tuple[list[Variable], int]:
         bad = var_list if not isinstance(var_list, (list, tuple)) else next(
             v for v in var_list if not _is_variable(v))
         raise TypeError(
-            "The var_list passed in variable_grads(f, var_list) must be a list of variables "
+            "The var_list passed in variable_grads(f, var_list) must be an array of variables "
             f"(got {type(bad).__name__}; make them with tf.variable()).")
     return list(var_list), len(var_list)
 
@@ -151,7 +153,9 @@ def _variables_for(f, var_list, api: str):
     for v in trainable:
         unique.setdefault(id(v), v)
     trainable = list(unique.values())
-    return trainable, frozen, [v._node() for v in trainable]
+    # The default list reads each value directly: a variable disposed by another thread
+    # meanwhile is simply one that f does not use.
+    return trainable, frozen, [v.value_node if var_list is None else v._node() for v in trainable]
 
 
 def variable_grads(f: Callable[[], Tensor], var_list: Sequence[Variable] | None = None) -> VariableGrads:
@@ -179,7 +183,7 @@ def variable_grads(f: Callable[[], Tensor], var_list: Sequence[Variable] | None 
 
 
 def _check_connected_scalar(y, trainable, depends, targets):
-    if not any(id(t) in depends and t is not y for t in targets) and not any(t is y for t in targets):
+    if id(y) not in depends:
         names = ", ".join(repr(v.name) for v in trainable)
         raise ValueError(f"{_NO_CONNECTION} (variables: {names})")
     if y.ndim != 0:
@@ -246,7 +250,10 @@ def plan_variable_grads(f, var_list=None):
 def _variable_grads_cached(y, start, trainable, targets):
     """The common case, a repeated call: find the plan by the forward graph's structure and
     skip the backward walk."""
-    key, leaves, nodes = structure([y])
+    key, leaves, nodes = structure([y], keep_aliases=True)
+    if key is None:  # custom gradients close over arbitrary tensors: never replay them
+        value, found, _ = _variable_grads_traced(y, start, trainable, targets)
+        return value, found
     for n in leaves:
         if n.op != "buffer":
             # Realized intermediates (f printed one, say) hide the graph behind them.
@@ -295,11 +302,12 @@ def _dy_for(y: Tensor, dy: Any, api: str, call: str, check_shape: bool) -> Tenso
     if not dtypes.is_float(dy.dtype):
         raise TypeError(f"dy must have 'float32' dtype, but has '{dy.dtype}'")
     if dy.shape != y.shape:
+        O.broadcast_shapes(api, dy.shape, y.shape)  # not broadcastable: fails as TF.js's backprop does
         if check_shape:
             raise ValueError(
                 f"The shape of dy passed in {call} must match the shape returned by "
-                f"{'f([x1,...])' if api != 'grad' else 'f(x)'} Shapes {shape_str(dy.shape)} and "
-                f"{shape_str(y.shape)} must match")
+                f"{'f([x1,...])' if api != 'grad' else 'f(x)'} Shapes {shape_str(y.shape)} and "
+                f"{shape_str(dy.shape)} must match")
         dy = O.broadcast_to(dy, O.broadcast_shapes(api, dy.shape, y.shape))
         if dy.shape != y.shape:
             raise ValueError(
@@ -401,11 +409,11 @@ def custom_grad(f: Callable) -> Callable[..., Tensor]:
     """tf.customGrad: f(*inputs, save) returns {'value': y, 'grad_func': fn(dy, saved)}; the
     gradient of the result with respect to each input is what grad_func returns."""
     if not callable(f):
-        raise TypeError("The f passed in customGrad(f) must be a function.")
+        raise TypeError("The f passed in custom_grad(f) must be a function.")
 
     def call(*inputs) -> Tensor:
         if not all(isinstance(x, Tensor) for x in inputs):
-            raise TypeError("The args passed in customGrad(f)(x1, x2,...) must all be tensors")
+            raise TypeError("The args passed in custom_grad(f)(x1, x2,...) must all be tensors")
         xs = [x._node() for x in inputs]
         saved: list = []
 
@@ -418,9 +426,9 @@ def custom_grad(f: Callable) -> Callable[..., Tensor]:
         if isinstance(out, dict):
             grad_func = out.get("grad_func", out.get("gradFunc"))
         if not isinstance(value, Tensor):
-            raise TypeError("The function f passed in customGrad(f) must return an object where `obj.value` is a tensor")
+            raise TypeError("The function f passed in custom_grad(f) must return an object where `obj.value` is a tensor")
         if not callable(grad_func):
-            raise TypeError("The function f passed in customGrad(f) must return an object where `obj.gradFunc` is a function.")
+            raise TypeError("The function f passed in custom_grad(f) must return an object where `obj.grad_func` is a function.")
         value = value._node()
         node = Tensor("custom_grad", (value, *xs), (grad_func, tuple(saved)), value.shape, value.dtype)
         return node
@@ -435,11 +443,11 @@ def _custom_rule(n: Tensor, dy: Tensor) -> tuple:
         out = [out]
     if not isinstance(out, (list, tuple)) or len(out) != len(xs):
         raise ValueError(
-            "The function f passed in customGrad(f) must return an object where `obj.gradFunc` is "
+            "The function f passed in custom_grad(f) must return an object where `obj.grad_func` is "
             "a function that returns the same number of tensors as inputs passed to f(...).")
     if not all(isinstance(g, Tensor) for g in out):
         raise TypeError(
-            "The function f passed in customGrad(f) must return an object where `obj.gradFunc` is "
+            "The function f passed in custom_grad(f) must return an object where `obj.grad_func` is "
             "a function that returns a list of only tensors.")
     result = []
     for i, (g, x) in enumerate(zip(out, xs)):

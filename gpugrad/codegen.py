@@ -169,7 +169,7 @@ class _Emitter:
                 tests.append(f"{offset} % {stride} == 0")
             tests.append(f"{q} < {n}")
             child.append(q)
-        inside = self._let("bool", " && ".join(tests), "in")
+        inside = self._let("bool", " && ".join(tests), "inside")
         clamped = tuple(self._let("idx_t", f"{inside} ? (idx_t)({q}) : (idx_t)0", "q") for q in child)
         v = self.value(ins.srcs[0], ("coords", clamped))
         return self._let(_ctype(ins.dtype), f"{inside} ? {v} : {_literal(0, ins.dtype)}")

@@ -128,18 +128,25 @@ def _max(n, dy):
 
 @rule("prod")
 def _prod(n, dy):
-    # d prod / d x_i = product of the others, which stays right when some x are zero.
+    # d prod / d x_i is the product of the others. Written so that it stays right, and
+    # differentiable, where some x are zero: with one zero entry k, the others' products
+    # carry x_k itself (as the sum of the zero entries, 0 in value, 1 in derivative); with
+    # two, each zero entry's product carries the other one. Three or more zeros make every
+    # product of others vanish to second order, so 0 is exact there for first and second
+    # derivatives.
     x = n.src[0]
     axes = n.arg
-    gd = dtypes.grad_dtype(x.dtype)
-    xf = O.cast(x, gd)
+    xf = O.cast(x, dtypes.grad_dtype(x.dtype))
     is_zero = O.equal(xf, 0)
-    zeros = O.sum(O.cast(is_zero, gd), axes, True)
-    nonzero_prod = T.expand(O.prod(O.where(is_zero, 1, xf), axes, True), x.shape)
-    zeros = T.expand(zeros, x.shape)
-    others = O.where(is_zero, O.where(O.equal(zeros, 1), nonzero_prod, 0),
-                     O.where(O.equal(zeros, 0), O.div(nonzero_prod, O.where(is_zero, 1, xf)), 0))
-    return (O.mul(T.expand(dy, x.shape), others),)
+    safe = O.where(is_zero, 1, xf)
+    nonzero_prod = T.expand(O.prod(safe, axes, True), x.shape)
+    zeros = T.expand(O.sum(O.cast(is_zero, xf.dtype), axes, True), x.shape)
+    zero_sum = T.expand(O.sum(O.where(is_zero, xf, 0), axes, True), x.shape)
+    at_nonzero = O.where(O.equal(zeros, 0), O.div(nonzero_prod, safe),
+                         O.where(O.equal(zeros, 1), O.mul(O.div(nonzero_prod, safe), zero_sum), 0))
+    at_zero = O.where(O.equal(zeros, 1), nonzero_prod,
+                      O.where(O.equal(zeros, 2), O.mul(nonzero_prod, O.sub(zero_sum, xf)), 0))
+    return (O.mul(T.expand(dy, x.shape), O.where(is_zero, at_zero, at_nonzero)),)
 
 
 # --- movement -----------------------------------------------------------------------------

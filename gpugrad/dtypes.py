@@ -18,7 +18,7 @@ _RANK = {bool_: 0, int32: 1, float32: 2, float64: 3}
 
 # numpy dtypes that map onto a supported one without surprise.
 _FROM_NUMPY = {
-    "float32": float32, "float64": float64, "float16": float32,
+    "float32": float32, "float64": float32, "float16": float32,
     "int8": int32, "int16": int32, "int32": int32, "int64": int32,
     "uint8": int32, "uint16": int32, "uint32": int32, "uint64": int32,
     "bool": bool_,

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
-from . import primitives as P
 
 
 def _slot_name(plan, slot: int, names: dict) -> str:

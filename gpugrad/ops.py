@@ -242,6 +242,10 @@ def _operands(op: str, args: tuple) -> tuple[list[Tensor], str]:
         dtype = dtypes.promote(dtype, d)
     for i, a in enumerate(args):
         if tensors[i] is None:
+            if isinstance(a, numbers.Complex) and not isinstance(a, numbers.Real):
+                raise TypeError(
+                    f"Unsupported dtype 'complex' ({a!r} in {op}): gpugrad tensors hold float32, "
+                    "float64, int32 or bool.")
             if isinstance(a, numbers.Number) or isinstance(a, np.generic):
                 dtype = dtypes.promote(dtype, _scalar_dtype(a, dtype))
     out = []
@@ -250,8 +254,10 @@ def _operands(op: str, args: tuple) -> tuple[list[Tensor], str]:
         if t is None:
             if isinstance(a, numbers.Number) or isinstance(a, np.generic):
                 t = T.const(a, (), dtype)
-            else:
-                t = convert(a)
+            else:  # arrays and lists: float data takes the tensors' float dtype, as scalars do
+                kind = getattr(a, "dtype", np.dtype("float64")).kind if not isinstance(a, (list, tuple)) \
+                    else np.asarray(a).dtype.kind
+                t = convert(a, dtype if kind == "f" and dtypes.is_float(dtype) else None)
                 dtype = dtypes.promote(dtype, t.dtype)
         out.append(t)
     shape = out[0].shape
@@ -377,7 +383,7 @@ def squared_difference(a: TensorLike, b: TensorLike) -> Tensor:
 
 def relu(x: TensorLike) -> Tensor:
     x = convert(x)
-    return where(greater(x, 0), x, 0)  # relu'(0) = 0, as in JAX, PyTorch and TF.js
+    return where(less_equal(x, 0), 0, x)  # relu'(0) = 0 as in JAX and PyTorch; NaN passes
 
 
 def relu6(x: TensorLike) -> Tensor:
@@ -396,7 +402,7 @@ def leaky_relu(x: TensorLike, alpha: float = 0.2) -> Tensor:
 
 def softplus(x: TensorLike) -> Tensor:
     x = convert(x)  # log(1 + e^x) without overflow: max(x, 0) + log1p(e^-|x|)
-    return add(relu(x), log1p(exp(neg(abs(x)))))
+    return add(maximum(x, 0), log1p(exp(neg(abs(x)))))  # the tie at 0 gives softplus'(0) = 0.5
 
 
 def log_sigmoid(x: TensorLike) -> Tensor:
@@ -735,6 +741,9 @@ def tile(x: TensorLike, reps: Sequence[int]) -> Tensor:
 
 
 def matmul(a: TensorLike, b: TensorLike, transpose_a: bool = False, transpose_b: bool = False) -> Tensor:
+    if isinstance(a, Tensor) != isinstance(b, Tensor):  # an array operand takes the tensor's dtype
+        like = (a if isinstance(a, Tensor) else b)._node().dtype
+        a, b = (convert(t, None if isinstance(t, Tensor) or not dtypes.is_float(like) else like) for t in (a, b))
     a, b = convert(a), convert(b)
     dtype = dtypes.promote(a.dtype, b.dtype)
     if not dtypes.is_float(dtype):

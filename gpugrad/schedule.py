@@ -19,7 +19,6 @@ import math
 import threading
 from typing import Any, Sequence
 
-from . import dtypes
 from . import primitives as P
 from .tensor import Tensor
 
@@ -98,11 +97,13 @@ class Plan:
 # --- tracing: structure key, leaves, nodes ---------------------------------------------------
 
 
-def structure(outputs: Sequence[Tensor]) -> tuple[tuple, list[Tensor], list[Tensor]]:
+def structure(outputs: Sequence[Tensor], keep_aliases: bool = False) -> tuple[tuple, list[Tensor], list[Tensor]]:
     """Post-order walk of the unrealized graph under outputs.
 
     Returns the structural key, the leaves (realized tensors, in first-use order) and all
-    nodes in post-order (so in topological order)."""
+    nodes in post-order (so in topological order). Aliases read as their input; with
+    keep_aliases they are marked in the key (they change gradients, not values), and a
+    custom gradient makes the key None (its function may close over anything)."""
     index: dict[int, int] = {}
     key: list = []
     leaves: list[Tensor] = []
@@ -131,10 +132,16 @@ def structure(outputs: Sequence[Tensor]) -> tuple[tuple, list[Tensor], list[Tens
             if waiting:
                 continue
             if n.op in ALIASES:
-                index[id(n)] = index[id(src[0])]
+                if not keep_aliases:
+                    index[id(n)] = index[id(src[0])]
+                    continue
+                if n.op != P.STOP_GRADIENT:
+                    return None, leaves, nodes
+                key.append(("alias", index[id(src[0])]))
+                index[id(n)] = len(key) - 1
                 continue
             key.append((n.op, n.arg, n.dtype, n.shape, tuple([index[id(s)] for s in src])))
-        index[id(n)] = len(nodes)
+        index[id(n)] = len(key) - 1   # a node's ordinal is its entry in the key
         nodes.append(n)
     key.append(tuple([index[id(o)] for o in outputs]))
     return tuple(key), leaves, nodes
@@ -158,6 +165,8 @@ def build_plan(outputs: Sequence[Tensor], nodes: list[Tensor]) -> Plan:
     # every stored value that is not a barrier instead of reading it back.
     barrier = [False] * len(nodes)
     for i, n in enumerate(nodes):
+        if is_leaf[i]:
+            continue
         if n.op in P.REDUCE or n.op == P.MATMUL:
             barrier[i] = True
         if n.op == P.MATMUL:

@@ -10,7 +10,6 @@ primitive exists once.
 from __future__ import annotations
 
 import functools
-import os
 from pathlib import Path
 
 import numpy as np

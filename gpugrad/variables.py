@@ -46,9 +46,9 @@ class Variable(Tensor):
                 f"({shape_str(self.shape)}) must match (variable {self.name!r}: "
                 f"{list(new.shape)} vs {list(self.shape)}).")
         new.realize()
-        if new.op != "buffer":
-            new = Tensor("buffer", (), None, new.shape, new.dtype, new.buf)
-        self.value_node = new
+        # A leaf of its own, so that no two variables (or a variable and a tensor) are one
+        # node of the graph; the buffer is shared, as buffers are never written in place.
+        self.value_node = Tensor("buffer", (), None, new.shape, new.dtype, new.buf)
         return self
 
     def dispose(self) -> None:
@@ -88,11 +88,16 @@ def variable(initial_value: Any, trainable: bool = True, name: str | None = None
     return v
 
 
+def _is_array_index(name: str) -> bool:
+    """JS orders keys that are canonical array indices (0 .. 2^32 - 2) first."""
+    return name.isdigit() and name.isascii() and (name == "0" or not name.startswith("0")) \
+        and int(name) < 2**32 - 1
+
+
 def _js_key_order(names):
-    """JS object key order: integer-like names ascending, then the rest as given."""
-    ints = sorted((n for n in names if n.isdigit() and (n == "0" or not n.startswith("0"))), key=int)
-    rest = [n for n in names if not (n.isdigit() and (n == "0" or not n.startswith("0")))]
-    return ints + rest
+    """JS object key order: array-index names ascending, then the rest as given."""
+    ints = sorted((n for n in names if _is_array_index(n)), key=int)
+    return ints + [n for n in names if not _is_array_index(n)]
 
 
 def registered_variables() -> list[Variable]:

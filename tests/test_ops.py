@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import warnings
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -596,8 +596,6 @@ def test_abs_relu_sign_at_zero(backend):
     assert_values(tf.sign(T([0.0, -2.0, 3.0])).numpy(), [0.0, -1.0, 1.0])
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: softplus'(0) is 0, not sigmoid(0) = 0.5: softplus is "
-                   "built as relu(x) + log1p(exp(-abs(x))) and both kinks take derivative 0 at 0")
 def test_softplus_derivative_at_zero(backend):
     # softplus is smooth: its derivative at 0 is sigmoid(0) = 0.5, whatever the kink conventions.
     assert_values(_grad(tf.softplus, [0.0, 1.0, -1.0]), np_sigmoid(np.array([0.0, 1.0, -1.0])))
@@ -618,15 +616,16 @@ def test_prod_with_zeros(backend):
     assert_values(g, [[0.0, 0.0, 3.0], [2.0, 0.0, 9.0], [0.0, 0.0, 3.0]])
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: the prod VJP rule sets the gradient of the nonzero "
-                   "elements to a constant 0 when one element is 0, so grad-of-grad of prod loses "
-                   "the d2/dx_i dx_zero = prod(others) terms (Hessian comes out asymmetric)")
-def test_prod_second_derivative_with_a_zero(backend):
-    x = np.array([0.0, 2.0, 3.0])
-    # d/dx of sum(grad(prod)(x) * u) = H u, with H_ij = prod of x_k for k != i, j (i != j)
-    u = np.array([0.0, 1.0, 0.0])
+@pytest.mark.parametrize("x", [[0.0, 2.0, 3.0, -1.5], [0.0, 2.0, 0.0, -1.5]], ids=["one_zero", "two_zeros"])
+def test_prod_second_derivative_with_zeros(backend, x):
+    x = np.array(x)
+    # H_ij = prod of x_k for k != i, j (i != j), which is not zero when x_i or x_j is the zero
+    hessian = np.array([[0.0 if i == j else np.prod(np.delete(x, [i, j])) for j in range(4)]
+                        for i in range(4)])
+    u = np.array([0.5, 1.0, -2.0, 0.25])
     got = tf.grad(lambda t: tf.sum(tf.grad(tf.prod)(t) * T(u)))(T(x)).numpy()
-    assert_values(got, [3.0, 0.0, 0.0])
+    assert_values(got, hessian @ u)
+    check_second(tf.prod, [x], rng_for("prod-zeros", tuple(x)), what="prod with zeros")
 
 
 # --- matmul ------------------------------------------------------------------------------------
@@ -936,8 +935,6 @@ def test_ieee_special_values(backend, name, make, want):
     np.testing.assert_array_equal(got, np.asarray(want, dtype=got.dtype))
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: relu(NaN) returns 0 (relu is where(x > 0, x, 0)); "
-                   "NaN should propagate as in numpy maximum, JAX, PyTorch and TF.js")
 def test_relu_propagates_nan(backend):
     np.testing.assert_array_equal(tf.relu(T([NAN, -1.0, 2.0])).numpy(), [NAN, 0.0, 2.0])
 

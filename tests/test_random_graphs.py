@@ -20,7 +20,7 @@ import pytest
 import gpugrad as tf
 
 hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, assume, given, settings  # noqa: E402
+from hypothesis import HealthCheck, Phase, assume, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 F64 = "float64"
@@ -180,11 +180,14 @@ class Graph:
         return [i for i in range(len(self.shapes)) if i not in used]
 
 
-def evaluate(graph: Graph, inputs: list, lib: int) -> list:
-    """Every value of the graph: lib 0 is gpugrad, lib 1 is numpy."""
+def evaluate(graph: Graph, inputs: list, lib: int, realize=()) -> list:
+    """Every value of the graph: lib 0 is gpugrad, lib 1 is numpy. With gpugrad, the values
+    at the positions in realize are computed on the spot (as printing them would)."""
     vals = list(inputs)
     for kind, srcs, params in graph.nodes:
         vals.append(IMPL[kind][lib](*[vals[s] for s in srcs], **params))
+        if lib == 0 and len(vals) - 1 in realize:
+            vals[-1].numpy()
     return vals
 
 
@@ -344,11 +347,11 @@ def _numpy_values(graph, xs):
         return evaluate(graph, [np.asarray(x, dtype=np.float64) for x in xs], 1)
 
 
-def _loss_fn(graph, weights):
+def _loss_fn(graph, weights, realize=()):
     sinks = sorted(weights)
 
     def f(*ts):
-        vals = evaluate(graph, list(ts), 0)
+        vals = evaluate(graph, list(ts), 0, realize)
         total = None
         for k in sinks:
             term = tf.sum(tf.mul(vals[k], T(weights[k])))
@@ -403,19 +406,21 @@ def _well_conditioned(graph, xs):
     return True
 
 
-def check_graph(graph: Graph, xs: list, rng) -> None:
+def check_graph(graph: Graph, xs: list, rng, realize=()) -> None:
     want_vals = _numpy_values(graph, xs)
     weights = _weights(graph, rng)
     ts = [T(x) for x in xs]
 
-    # values of every sink, read one by one
-    got_vals = evaluate(graph, ts, 0)
+    # the value of every sink; each is read from a graph of its own unless realize asks for
+    # intermediates to be computed early (test_random_graph_with_realized_intermediates)
+    shared = evaluate(graph, ts, 0, realize) if realize else None
     for k in graph.sinks():
-        assert tuple(got_vals[k].shape) == np.shape(want_vals[k]), f"v{k} shape\n{graph}"
-        assert got_vals[k].dtype == F64
-        _assert_close(got_vals[k].numpy(), want_vals[k], VALUE_RTOL, f"value of v{k}\n{graph}")
+        got = shared[k] if realize else evaluate(graph, ts, 0)[k]
+        assert tuple(got.shape) == np.shape(want_vals[k]), f"v{k} shape\n{graph}"
+        assert got.dtype == F64
+        _assert_close(got.numpy(), want_vals[k], VALUE_RTOL, f"value of v{k}\n{graph}")
 
-    f = _loss_fn(graph, weights)
+    f = _loss_fn(graph, weights, realize)
     want_loss = sum(np.sum(want_vals[k] * w) for k, w in weights.items())
     want_grads = _numeric_grads(graph, xs, weights)
 
@@ -441,6 +446,67 @@ def test_random_graph_matches_numpy(backend, graph):
     check_graph(graph, first, rng)
     # The same structure with new values: the plans come from the cache and must read them.
     check_graph(graph, second, rng)
+
+
+
+
+@settings(max_examples=30, deadline=None, derandomize=True,
+          phases=[Phase.explicit, Phase.generate],  # no shrinking while the bug is known
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
+                                 HealthCheck.function_scoped_fixture])
+@given(graph=graphs(), data=st.data())
+def test_random_graph_with_realized_intermediates(backend, graph, data):
+    # Intermediates computed early (printed, say, inside f) are leaves of the later graphs.
+    k = len(graph.input_shapes)
+    realize = {i for i in range(k, len(graph.shapes)) if data.draw(st.booleans())}
+    rng = np.random.default_rng(graph.seed)
+    xs = _inputs(graph, rng)
+    assume(_well_conditioned(graph, xs))
+    check_graph(graph, xs, rng, realize)
+
+
+def _realized_then_reused(make, use):
+    x = T(np.arange(1.0, 7.0).reshape(2, 3) / 4)
+    y = T(np.arange(1.0, 7.0).reshape(3, 2) / 3)
+    first = make(x, y)
+    first.numpy()
+    return use(first, x, y).numpy(), use(make(x, y), x, y).numpy()
+
+
+REUSE_CASES = [
+    ("matmul_then_add", lambda x, y: tf.matmul(x, y), lambda m, x, y: m + 1.0),
+    ("matmul_then_matmul", lambda x, y: tf.matmul(x, y), lambda m, x, y: tf.matmul(m, x)),
+    ("matmul_then_transposed_operand", lambda x, y: tf.matmul(x, y),
+     lambda m, x, y: tf.matmul(m, x, True, False)),
+    ("matmul_then_sum", lambda x, y: tf.matmul(x, y), lambda m, x, y: tf.sum(m, 0)),
+    ("sum_then_mul", lambda x, y: tf.sum(x, 0), lambda s, x, y: s * 2.0),
+    ("prod_then_matmul", lambda x, y: tf.prod(y, 1), lambda s, x, y: tf.matmul(x, s)),
+    ("reduce_max_keep_dims_then_sub", lambda x, y: tf.max(x, 1, True), lambda s, x, y: x - s),
+    ("reduce_sum_keep_dims_then_mul", lambda x, y: tf.sum(x, 0, True), lambda s, x, y: s * x),
+    ("sum_all_then_add", lambda x, y: tf.sum(x), lambda s, x, y: x + s),
+]
+
+
+@pytest.mark.parametrize("name,make,use", REUSE_CASES, ids=[c[0] for c in REUSE_CASES])
+def test_realized_result_feeds_a_new_graph(backend, name, make, use):
+    reused, fresh = _realized_then_reused(make, use)
+    np.testing.assert_allclose(reused, fresh, rtol=1e-12, atol=0)
+
+
+def test_gradient_through_an_intermediate_realized_inside_f(backend):
+    x = np.array([[0.5, -1.0], [2.0, 0.25]])
+
+    def f(t):
+        m = tf.matmul(t, t)
+        m.numpy()  # printed inside f
+        return tf.sum(tf.tanh(m) * t)
+
+    value, grad = tf.value_and_grad(f)(T(x))
+    m = x @ x
+    th = np.tanh(m)
+    np.testing.assert_allclose(value.numpy(), np.sum(th * x), rtol=1e-12)
+    d = (1 - th ** 2) * x  # d/dm of sum(tanh(m) * x)
+    np.testing.assert_allclose(grad.numpy(), th + d @ x.T + x.T @ d, rtol=1e-12)
 
 
 # --- the plan cache ------------------------------------------------------------------------------

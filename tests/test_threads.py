@@ -207,10 +207,6 @@ def test_default_var_list_while_another_thread_registers_variables():
         mine.dispose()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: the default var_list is a snapshot of the registry; a variable another thread disposes "
-    "right after the snapshot makes variable_grads raise 'Tensor is disposed.' for a variable "
-    "f never uses"))
 def test_default_var_list_survives_a_concurrent_dispose(monkeypatch):
     """Deterministic form of the race (seen with a churning thread): another thread disposes
     one of its variables between the registry snapshot and its use."""
