@@ -86,3 +86,58 @@ def compile_all(sources: dict[str, str], arch: str = "sm_90", nvcc: str | None =
         if m:
             errors.append(f"{_origin(spans, int(m.group(1)))}: {m.group(2)}")
     return errors or [proc.stderr.strip() or "nvcc failed"]
+
+
+def _load_nvrtc():
+    """libnvrtc from the nvidia-cuda-nvrtc wheel (no GPU or driver needed), or the system's."""
+    import ctypes
+    import ctypes.util
+    candidates = []
+    try:
+        import nvidia.cuda_nvrtc as wheel
+        for root in wheel.__path__:
+            candidates += sorted(str(p) for p in Path(root, "lib").glob("libnvrtc.so*") if ".alt." not in p.name)
+    except ImportError:
+        pass
+    found = ctypes.util.find_library("nvrtc")
+    if found:
+        candidates.append(found)
+    for path in candidates:
+        try:
+            return ctypes.CDLL(path)
+        except OSError:
+            continue
+    return None
+
+
+def nvrtc_available() -> bool:
+    return _load_nvrtc() is not None
+
+
+def nvrtc_compile_all(sources: dict[str, str], arch: str = "compute_90") -> list[str]:
+    """Compile each source with NVRTC, as CuPy's RawModule does at run time (NVRTC has no
+    system headers, so this catches what nvcc alone would let through)."""
+    import ctypes
+    lib = _load_nvrtc()
+    if lib is None:
+        raise FileNotFoundError("libnvrtc not found (pip install nvidia-cuda-nvrtc-cu12)")
+    errors = []
+    opts = [f"-arch={arch}".encode(), b"--std=c++14"]
+    opt_array = (ctypes.c_char_p * len(opts))(*opts)
+    for name, src in sources.items():
+        prog = ctypes.c_void_p()
+        rc = lib.nvrtcCreateProgram(ctypes.byref(prog), src.encode(), f"{name}.cu".encode(), 0, None, None)
+        if rc:
+            errors.append(f"{name}: nvrtcCreateProgram failed ({rc})")
+            continue
+        rc = lib.nvrtcCompileProgram(prog, len(opts), opt_array)
+        if rc:
+            size = ctypes.c_size_t()
+            lib.nvrtcGetProgramLogSize(prog, ctypes.byref(size))
+            log = ctypes.create_string_buffer(size.value)
+            lib.nvrtcGetProgramLog(prog, log)
+            origins = sorted(set(_ORIGIN.findall(src)))
+            errors.append(f"{name} (from {', '.join(origins) or 'kernels/templates'}): "
+                          f"{log.value.decode(errors='replace').strip()[:2000]}")
+        lib.nvrtcDestroyProgram(ctypes.byref(prog))
+    return errors

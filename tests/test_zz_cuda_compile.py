@@ -9,7 +9,8 @@ import pytest
 
 import gpugrad as tf
 from gpugrad import autodiff, engine, primitives, snippets
-from gpugrad.cuda_check import compile_all, nvcc_path, programs_of
+from gpugrad.cuda_check import (compile_all, nvcc_path, nvrtc_available, nvrtc_compile_all,
+                                 programs_of)
 from gpugrad.schedule import build_plan, structure
 
 needs_nvcc = pytest.mark.skipif(nvcc_path() is None, reason="nvcc is not installed")
@@ -47,6 +48,24 @@ def test_corpus_and_every_cached_plan_compile_for_sm90():
     assert len(sources) > 50
     errors = compile_all(sources)
     assert not errors, "\n".join(errors[:20])
+
+
+@pytest.mark.skipif(not nvrtc_available(), reason="libnvrtc is not installed")
+def test_every_kernel_compiles_with_nvrtc_as_cupy_would():
+    plans = _corpus_plans() + list(engine.plans._plans.values())
+    sources = programs_of(plans)
+    errors = nvrtc_compile_all(sources)
+    assert not errors, "\n".join(errors[:10])
+
+
+@pytest.mark.skipif(not nvrtc_available(), reason="libnvrtc is not installed")
+def test_nvrtc_names_the_broken_snippet(monkeypatch):
+    original = snippets.snippet
+    monkeypatch.setattr("gpugrad.codegen.snippet", lambda n: "tanh(x" if n == "tanh" else original(n))
+    out = tf.tanh(tf.tensor([1.0, 2.0]))
+    _, _, nodes = structure([out._node()])
+    errors = nvrtc_compile_all(programs_of([build_plan([out._node()], nodes)]))
+    assert errors and "kernels/elementwise/tanh.cu" in errors[0]
 
 
 @needs_nvcc
