@@ -40,6 +40,13 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--backend", choices=("numpy", "cupy"), help="default: cupy where a GPU is usable")
     d.add_argument("--explain", action="store_true", help="also print each plan's kernel groups")
     d.set_defaults(run=demo)
+    b = sub.add_parser("bench", help="kernel micro-benchmarks (see gpugrad bench --help)", add_help=False)
+    b.set_defaults(run=None)
+    if argv is None:
+        argv = sys.argv[1:]
+    if argv and argv[0] == "bench":
+        from gpugrad.bench import main as bench_main
+        return bench_main(argv[1:])
     args = parser.parse_args(argv)
     if not getattr(args, "run", None):
         parser.print_help()

@@ -285,6 +285,17 @@ def _elementwise(op: str, *args) -> Tensor:
         return xs[0]
     elif op == "add" and T.is_const(xs[0], 0):
         return xs[1]
+    elif op == "pow" and T.is_const(xs[1]) and xs[0].op != "const":
+        # Constant exponents that are cheaper (and as exact) as other primitives.
+        base, c = xs[0], xs[1].arg
+        if c == 1:
+            return base
+        if c == 2:
+            return T.elementwise("mul", (base, base), dtype)
+        if c == 0.5:
+            return T.elementwise("sqrt", (base,), dtype)
+        if c == -1:
+            return T.elementwise("reciprocal", (base,), dtype)
     out_dtype = dtypes.bool_ if op in P.COMPARISONS else None
     return T.elementwise(op, xs, dtype, out_dtype)
 

@@ -265,6 +265,9 @@ def _store_matmul_operand(s, nodes, srcs, is_leaf, stored):
 def _emit_group(group, members, nodes, srcs, barrier, is_leaf, slot):
     local: dict[int, int] = {}
     instrs = group.instrs
+    # Equal instructions are emitted once: derivative rules rebuild forward values (tanh's
+    # rule squares tanh again, say), and each would otherwise cost a pass.
+    seen: dict[tuple, int] = {}
 
     def emit(root: int) -> int:
         stack = [root]
@@ -290,8 +293,14 @@ def _emit_group(group, members, nodes, srcs, barrier, is_leaf, slot):
                     arg = nodes[srcs[i][-1]].dtype  # the compute dtype (T of the snippet)
                 instr = Instr(n.op, arg, n.shape, n.dtype, tuple(local[s] for s in srcs[i]))
             stack.pop()
-            local[i] = len(instrs)
-            instrs.append(instr)
+            key = (instr.op, instr.arg, instr.dtype, instr.shape, instr.srcs)
+            if instr.op == "const":
+                key = ("const", repr(instr.arg), instr.dtype, instr.shape)
+            found = seen.get(key)
+            if found is None or i == root:
+                found = seen[key] = len(instrs)
+                instrs.append(instr)
+            local[i] = found
         return local[root]
 
     for m in members:

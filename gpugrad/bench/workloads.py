@@ -1,0 +1,196 @@
+"""The benchmark workloads, written with gpugrad and, side by side, the way a user of numpy,
+PyTorch, JAX or CuPy would write them."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+import gpugrad as tf
+
+ELEMENTWISE = {  # name -> (gpugrad op, numpy forward, numpy derivative, input range)
+    "neg": (tf.neg, np.negative, lambda x: -np.ones_like(x), (-1, 1)),
+    "exp": (tf.exp, np.exp, np.exp, (-1, 1)),
+    "log": (tf.log, np.log, lambda x: 1 / x, (0.5, 2)),
+    "sqrt": (tf.sqrt, np.sqrt, lambda x: 0.5 / np.sqrt(x), (0.5, 2)),
+    "rsqrt": (tf.rsqrt, lambda x: 1 / np.sqrt(x), lambda x: -0.5 * x ** -1.5, (0.5, 2)),
+    "sin": (tf.sin, np.sin, np.cos, (-1, 1)),
+    "cos": (tf.cos, np.cos, lambda x: -np.sin(x), (-1, 1)),
+    "tanh": (tf.tanh, np.tanh, lambda x: 1 - np.tanh(x) ** 2, (-1, 1)),
+    "sigmoid": (tf.sigmoid, lambda x: 1 / (1 + np.exp(-x)),
+                lambda x: (1 / (1 + np.exp(-x))) * (1 - 1 / (1 + np.exp(-x))), (-1, 1)),
+    "log1p": (tf.log1p, np.log1p, lambda x: 1 / (1 + x), (0, 1)),
+    "expm1": (tf.expm1, np.expm1, np.exp, (-1, 1)),
+    "abs": (tf.abs, np.abs, np.sign, (-1, 1)),
+    "reciprocal": (tf.reciprocal, np.reciprocal, lambda x: -1 / (x * x), (0.5, 2)),
+    "relu": (tf.relu, lambda x: np.maximum(x, 0), lambda x: (x > 0).astype(x.dtype), (-1, 1)),
+    "square": (tf.square, np.square, lambda x: 2 * x, (-1, 1)),
+}
+
+
+@dataclass
+class Workload:
+    """run() is one call the way gpugrad's user writes it; baselines[name]() the same work
+    written for that library. bytes is the one-pass memory floor: bytes read + written."""
+    name: str
+    size: int
+    dtype: str
+    bytes: int
+    run: Callable[[], object]
+    baselines: dict = field(default_factory=dict)
+    flops: float = 0.0
+
+
+def _rng_arrays(n, k, dtype, lo=-1.0, hi=1.0, seed=0):
+    rng = np.random.default_rng(seed)
+    return [rng.uniform(lo, hi, n).astype(dtype) for _ in range(k)]
+
+
+def _realize(*ts):
+    for t in ts:
+        t.data_buffer()
+
+
+def seed(n: int, dtype: str, compare: set) -> Workload:
+    pn, qn, rn = _rng_arrays(n, 3, dtype)
+    p, q = tf.variable(tf.tensor(pn, dtype=dtype)), tf.variable(tf.tensor(qn, dtype=dtype))
+    r = tf.tensor(rn, dtype=dtype)
+    f = lambda: p.add(r.square()).mul(q.add(r)).sum()  # noqa: E731
+
+    def run():
+        value, grads = tf.variable_grads(f, [p, q])
+        return value, grads
+    w = Workload("seed", n, dtype, 5 * n * np.dtype(dtype).itemsize, run)
+
+    def numpy_hand():
+        a = pn + rn * rn
+        b = qn + rn
+        return np.sum(a * b), b, a
+    w.baselines["numpy"] = numpy_hand
+    _add_framework_baselines(w, compare, (pn, qn, rn), lambda xp, p, q, r: xp.sum((p + r * r) * (q + r)), (0, 1))
+    if "cupy" in compare:
+        _cupy_seed(w, pn, qn, rn)
+    return w
+
+
+def _cupy_seed(work: Workload, pn, qn, rn) -> None:
+    """What a CuPy user would write: one ElementwiseKernel for both gradients, cupy.sum."""
+    from gpugrad.backends import current
+    if current().name != "cupy":
+        return
+    import cupy
+    p, q, r = (cupy.asarray(a) for a in (pn, qn, rn))
+    grads = cupy.ElementwiseKernel("T p, T q, T r", "T gp, T gq", "gp = q + r; gq = p + r * r", "gg_seed_grads")
+
+    def run():
+        gp, gq = grads(p, q, r)
+        return cupy.sum(gq * gp), gp, gq
+    work.baselines["cupy-hand"] = run
+
+
+def chain(n: int, dtype: str, compare: set) -> Workload:
+    xn, wn, bn = _rng_arrays(n, 3, dtype, seed=1)
+    x = tf.tensor(xn, dtype=dtype)
+    w, b = tf.variable(tf.tensor(wn, dtype=dtype)), tf.variable(tf.tensor(bn, dtype=dtype))
+    f = lambda: tf.sum(tf.exp(-tf.tanh(tf.sigmoid(x * w + b) * x - b) ** 2) * w)  # noqa: E731
+    work = Workload("chain", n, dtype, 5 * n * np.dtype(dtype).itemsize, lambda: tf.variable_grads(f, [w, b]))
+
+    def numpy_hand():
+        s = 1 / (1 + np.exp(-(xn * wn + bn)))
+        u = s * xn - bn
+        t = np.tanh(u)
+        e = np.exp(-t * t)
+        value = np.sum(e * wn)
+        du = wn * e * (-2 * t) * (1 - t * t)
+        ds = du * xn * s * (1 - s)
+        return value, e + ds * xn, ds - du
+    work.baselines["numpy"] = numpy_hand
+
+    def fn(xp, x, w, b):
+        sig = 1 / (1 + xp.exp(-(x * w + b)))
+        return xp.sum(xp.exp(-xp.tanh(sig * x - b) ** 2) * w)
+    _add_framework_baselines(work, compare, (xn, wn, bn), fn, (1, 2))
+    return work
+
+
+def total_sum(n: int, dtype: str, compare: set) -> Workload:
+    (xn,) = _rng_arrays(n, 1, dtype, seed=2)
+    x = tf.tensor(xn, dtype=dtype)
+    w = Workload("sum", n, dtype, n * np.dtype(dtype).itemsize, lambda: tf.sum(x).data_buffer())
+    w.baselines["numpy"] = lambda: np.sum(xn)
+    return w
+
+
+def elementwise(op: str, n: int, dtype: str, backward: bool) -> Workload:
+    fn, np_fwd, np_bwd, (lo, hi) = ELEMENTWISE[op]
+    xn, dyn = _rng_arrays(n, 2, dtype, lo, hi, seed=3)
+    x, dy = tf.tensor(xn, dtype=dtype), tf.tensor(dyn, dtype=dtype)
+    item = np.dtype(dtype).itemsize
+    if backward:
+        g = tf.grad(fn)
+        w = Workload(f"{op}:bwd", n, dtype, 3 * n * item, lambda: g(x, dy).data_buffer())
+        w.baselines["numpy"] = lambda: dyn * np_bwd(xn)
+    else:
+        w = Workload(f"{op}:fwd", n, dtype, 2 * n * item, lambda: fn(x).data_buffer())
+        w.baselines["numpy"] = lambda: np_fwd(xn)
+    return w
+
+
+def matmul(n: int, dtype: str, compare: set) -> Workload:
+    side = max(1, int(round(math.sqrt(n))))
+    an, bn = (a.reshape(side, side) for a in _rng_arrays(side * side, 2, dtype, seed=4))
+    a, b = tf.tensor(an, dtype=dtype), tf.tensor(bn, dtype=dtype)
+    item = np.dtype(dtype).itemsize
+    w = Workload("matmul", side * side, dtype, 3 * side * side * item,
+                 lambda: tf.matmul(a, b).data_buffer(), flops=2.0 * side ** 3)
+    w.baselines["numpy"] = lambda: an @ bn
+    return w
+
+
+def copy_floor(n: int, dtype: str) -> Callable[[], object]:
+    """One read and one write of n elements: the device's copy bandwidth."""
+    from gpugrad.backends import current
+    backend = current()
+    xp = backend.xp if backend.name == "cupy" else np
+    src = xp.ones(n, dtype=dtype)
+    dst = xp.empty_like(src)
+    return lambda: xp.copyto(dst, src)
+
+
+def _add_framework_baselines(work: Workload, compare: set, arrays, fn, wrt: tuple) -> None:
+    """PyTorch eager / torch.compile, JAX jit(value_and_grad), where importable; wrt are the
+    positions of the arrays the gradients are taken for."""
+    from gpugrad.backends import current
+    on_gpu = current().name == "cupy"
+    if "torch" in compare:
+        try:
+            import torch
+            dev = "cuda" if on_gpu and torch.cuda.is_available() else "cpu"
+            ts = [torch.tensor(a, device=dev) for a in arrays]
+
+            def eager():
+                leaves = [t.detach().requires_grad_(i in wrt) for i, t in enumerate(ts)]
+                y = fn(torch, *leaves)
+                gs = torch.autograd.grad(y, [leaves[i] for i in wrt])
+                return y, gs
+            work.baselines["torch-eager"] = eager
+            compiled = torch.compile(lambda *a: fn(torch, *a))
+
+            def comp():
+                leaves = [t.detach().requires_grad_(i in wrt) for i, t in enumerate(ts)]
+                y = compiled(*leaves)
+                return y, torch.autograd.grad(y, [leaves[i] for i in wrt])
+            work.baselines["torch-compile"] = comp
+        except Exception:  # noqa: BLE001 - a baseline that cannot run is left out
+            pass
+    if "jax" in compare:
+        try:
+            import jax
+            import jax.numpy as jnp
+            js = [jnp.asarray(a) for a in arrays]
+            vg = jax.jit(jax.value_and_grad(lambda *a: fn(jnp, *a), argnums=wrt))
+            work.baselines["jax-jit"] = lambda: jax.block_until_ready(vg(*js))
+        except Exception:  # noqa: BLE001
+            pass
