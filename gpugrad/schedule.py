@@ -104,14 +104,14 @@ def structure(outputs: Sequence[Tensor], keep_aliases: bool = False) -> tuple[tu
     nodes in post-order (so in topological order). Aliases read as their input; with
     keep_aliases they are marked in the key (they change gradients, not values), and a
     custom gradient makes the key None (its function may close over anything)."""
-    index: dict[int, int] = {}
+    index: dict = {}   # node -> its ordinal (Tensor hashes and compares by identity)
     key: list = []
     leaves: list[Tensor] = []
     nodes: list[Tensor] = []
     stack = list(reversed(outputs))
     while stack:  # iterative post-order: graphs may be deeper than Python's recursion limit
         n = stack.pop()
-        if id(n) in index:
+        if n in index:
             continue
         if n.buf is not None:
             key.append(("B", n.shape, n.dtype))
@@ -120,30 +120,27 @@ def structure(outputs: Sequence[Tensor], keep_aliases: bool = False) -> tuple[tu
             key.append(("C", repr(n.arg), n.shape, n.dtype))
         else:
             src = n.src
-            waiting = False
-            if n.op in ALIASES:
+            alias = n.op in ALIASES
+            if alias:
                 src = src[:1]
-            for s in src:
-                if id(s) not in index:
-                    if not waiting:
-                        stack.append(n)
-                        waiting = True
-                    stack.append(s)
+            waiting = [s for s in src if s not in index]
             if waiting:
+                stack.append(n)
+                stack.extend(waiting)
                 continue
-            if n.op in ALIASES:
+            if alias:
                 if not keep_aliases:
-                    index[id(n)] = index[id(src[0])]
+                    index[n] = index[src[0]]
                     continue
                 if n.op != P.STOP_GRADIENT:
                     return None, leaves, nodes
-                key.append(("alias", index[id(src[0])]))
-                index[id(n)] = len(key) - 1
+                key.append(("alias", index[src[0]]))
+                index[n] = len(key) - 1
                 continue
-            key.append((n.op, n.arg, n.dtype, n.shape, tuple([index[id(s)] for s in src])))
-        index[id(n)] = len(key) - 1   # a node's ordinal is its entry in the key
+            key.append((n.op, n.arg, n.dtype, n.shape, tuple([index[s] for s in src])))
+        index[n] = len(key) - 1   # a node's ordinal is its entry in the key
         nodes.append(n)
-    key.append(tuple([index[id(o)] for o in outputs]))
+    key.append(tuple([index[o] for o in outputs]))
     return tuple(key), leaves, nodes
 
 

@@ -1,6 +1,7 @@
 """Variables and the process-wide name registry (TF.js ``ENGINE.registeredVariables``)."""
 from __future__ import annotations
 
+import functools
 import threading
 import weakref
 from typing import Any
@@ -88,6 +89,7 @@ def variable(initial_value: Any, trainable: bool = True, name: str | None = None
     return v
 
 
+@functools.lru_cache(maxsize=4096)
 def _is_array_index(name: str) -> bool:
     """JS orders keys that are canonical array indices (0 .. 2^32 - 2) first."""
     return name.isdigit() and name.isascii() and (name == "0" or not name.startswith("0")) \

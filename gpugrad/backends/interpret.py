@@ -1,6 +1,9 @@
-"""Runs a kernel group op by op with an array module (numpy, or CuPy for matmul groups).
+"""Runs a kernel group with an array module (numpy; CuPy for matmul groups).
 
-The elementwise math comes from the same kernels/ snippets that CUDA compiles."""
+A group is turned once into a small Python function, one line per step, so that a repeated
+call pays for the array operations and not for interpreting the plan. The elementwise math
+comes from the same kernels/ snippets that CUDA compiles.
+"""
 from __future__ import annotations
 
 import builtins
@@ -16,74 +19,92 @@ def _python_slice(start: int, stop: int, step: int) -> builtins.slice:
 
 
 def _full(v, shape: tuple, xp):
-    """Constants are kept 0-d; give one its shape where the shape matters."""
+    """Constants are kept 0-d (numpy's scalar fast paths apply); give one its shape where
+    the shape matters."""
     return v if v.shape == shape else xp.broadcast_to(v, shape)
 
 
-def _dead_after(group) -> list:
-    """For each step, the earlier values it is the last reader of: freeing them at once keeps
-    few large temporaries alive, so the allocator reuses memory instead of faulting in more."""
-    dead = group.cache.get("dead_after")
-    if dead is None:
-        last = {}
-        for k, ins in enumerate(group.instrs):
-            for s in ins.srcs:
-                last[s] = k
-        for i, _ in group.outputs:
-            last[i] = len(group.instrs)
-        dead = [[] for _ in group.instrs]
-        for s, k in last.items():
-            if k < len(group.instrs):
-                dead[k].append(s)
-        group.cache["dead_after"] = dead
-    return dead
+def _reduce(xp, op, x, axes, dtype, shape):
+    if op == "sum":
+        return xp.sum(x, axis=axes, keepdims=True, dtype=dtype)
+    if op == "prod":
+        return xp.prod(x, axis=axes, keepdims=True, dtype=dtype)
+    if op == "max":
+        return xp.max(x, axis=axes, keepdims=True) if x.size else xp.full(shape, -xp.inf, x.dtype)
+    return xp.argmax(x, axis=axes[0], keepdims=True).astype(dtype)
+
+
+def _unslice(xp, v, shape, slices, dtype):
+    out = xp.zeros(shape, dtype=dtype)
+    out[tuple(_python_slice(*s) for s in slices)] = v  # broadcasts a constant
+    return out
+
+
+def compile_group(group, xp):
+    """The group as a Python function of the slot list."""
+    ns = {"xp": xp, "_full": _full, "_reduce": _reduce, "_unslice": _unslice}
+    lines = ["def run(slots):"]
+    last: dict[int, int] = {}
+    for k, ins in enumerate(group.instrs):
+        for s in ins.srcs:
+            last[s] = k
+    for i, _ in group.outputs:
+        last[i] = len(group.instrs)
+
+    def const(value):
+        name = f"c{len(ns)}"
+        ns[name] = value
+        return name
+
+    def full(s):  # operand s with its full shape
+        return f"_full(v{s}, {group.instrs[s].shape!r}, xp)"
+
+    for k, ins in enumerate(group.instrs):
+        op, dt = ins.op, const(dtypes.NUMPY[ins.dtype])
+        a = [f"v{s}" for s in ins.srcs]
+        if op == "load":
+            expr = f"slots[{ins.arg}]"
+        elif op == "const":
+            expr = const(xp.asarray(ins.arg, dtype=dtypes.NUMPY[ins.dtype]))
+        elif op in P.ELEMENTWISE:
+            fn = const(numpy_function(op, P.ARITY[op], ins.arg))
+            expr = f"xp.asarray({fn}({', '.join(a)}), dtype={dt})"
+        elif op == P.CAST:
+            expr = f"{a[0]}.astype({dt})"
+        elif op in P.REDUCE:
+            expr = f"_reduce(xp, {op!r}, {full(ins.srcs[0])}, {ins.arg!r}, {dt}, {ins.shape!r})"
+        elif op == "reshape":
+            expr = f"xp.reshape({full(ins.srcs[0])}, {ins.shape!r})"
+        elif op == "permute":
+            expr = f"xp.transpose({full(ins.srcs[0])}, {ins.arg!r})"
+        elif op == "expand":
+            expr = f"xp.broadcast_to({full(ins.srcs[0])}, {ins.shape!r})"
+        elif op == "slice":
+            expr = f"{full(ins.srcs[0])}[{const(tuple(_python_slice(*s) for s in ins.arg))}]"
+        elif op == "unslice":
+            expr = f"_unslice(xp, {a[0]}, {ins.arg[0]!r}, {ins.arg[1]!r}, {dt})"
+        elif op == P.MATMUL:
+            expr = f"xp.matmul({full(ins.srcs[0])}, {full(ins.srcs[1])})"
+        else:
+            raise NotImplementedError(f"backend cannot run primitive {op!r}")
+        lines.append(f"    v{k} = {expr}")
+        # free temporaries at their last use: the allocator then reuses their memory
+        dead = [f"v{s}" for s in set(ins.srcs) if last.get(s) == k]
+        if dead:
+            lines.append(f"    del {', '.join(dead)}")
+    for i, s in group.outputs:
+        ins = group.instrs[i]
+        lines.append(f"    slots[{s}] = xp.asarray({full(i)}, dtype={const(dtypes.NUMPY[ins.dtype])}, order='C')")
+        if ins.op in ("load", "copy") or ins.op in P.MOVEMENT:
+            # never hand out a view of an input as an output
+            lines[-1] = lines[-1].replace("xp.asarray(", "xp.array(").replace("order='C')", "order='C', copy=True)")
+    exec(compile("\n".join(lines), f"<gpugrad group {group.name}>", "exec"), ns)
+    return ns["run"]
 
 
 def run_group(group, slots: list, xp) -> None:
-    vals: list = []
-    dead = _dead_after(group)
-    for ins in group.instrs:
-        op = ins.op
-        if op == "load":
-            v = slots[ins.arg]
-        elif op == "const":
-            # a 0-d array: numpy's scalar fast paths apply; broadcast only where a shape matters
-            v = xp.asarray(ins.arg, dtype=dtypes.NUMPY[ins.dtype])
-        elif op in P.ELEMENTWISE:
-            fn = numpy_function(op, P.ARITY[op], ins.arg)
-            v = xp.asarray(fn(*(vals[s] for s in ins.srcs)), dtype=dtypes.NUMPY[ins.dtype])
-        elif op == P.CAST:
-            v = vals[ins.srcs[0]].astype(dtypes.NUMPY[ins.dtype])
-        elif op in P.REDUCE:
-            x = _full(vals[ins.srcs[0]], group.instrs[ins.srcs[0]].shape, xp)
-            axes = ins.arg
-            if op == "sum":
-                v = xp.sum(x, axis=axes, keepdims=True, dtype=dtypes.NUMPY[ins.dtype])
-            elif op == "prod":
-                v = xp.prod(x, axis=axes, keepdims=True, dtype=dtypes.NUMPY[ins.dtype])
-            elif op == "max":
-                v = xp.max(x, axis=axes, keepdims=True) if x.size else xp.full(ins.shape, -xp.inf, x.dtype)
-            else:
-                v = xp.argmax(x, axis=axes[0], keepdims=True).astype(dtypes.NUMPY[ins.dtype])
-        elif op == "reshape":
-            v = xp.reshape(_full(vals[ins.srcs[0]], group.instrs[ins.srcs[0]].shape, xp), ins.shape)
-        elif op == "permute":
-            v = xp.transpose(_full(vals[ins.srcs[0]], group.instrs[ins.srcs[0]].shape, xp), ins.arg)
-        elif op == "expand":
-            v = xp.broadcast_to(_full(vals[ins.srcs[0]], group.instrs[ins.srcs[0]].shape, xp), ins.shape)
-        elif op == "slice":
-            v = _full(vals[ins.srcs[0]], group.instrs[ins.srcs[0]].shape, xp)[tuple(_python_slice(*s) for s in ins.arg)]
-        elif op == "unslice":
-            shape, slices = ins.arg
-            v = xp.zeros(shape, dtype=dtypes.NUMPY[ins.dtype])
-            v[tuple(_python_slice(*s) for s in slices)] = vals[ins.srcs[0]]  # broadcasts a const
-        elif op == P.MATMUL:
-            v = xp.matmul(*(_full(vals[s], group.instrs[s].shape, xp) for s in ins.srcs))
-        else:
-            raise NotImplementedError(f"backend cannot run primitive {op!r}")
-        vals.append(v)
-        for s in dead[len(vals) - 1]:
-            vals[s] = None
-    for i, s in group.outputs:
-        ins = group.instrs[i]
-        slots[s] = xp.asarray(_full(vals[i], ins.shape, xp), dtype=dtypes.NUMPY[ins.dtype], order="C")
+    key = ("python", xp.__name__)
+    fn = group.cache.get(key)
+    if fn is None:
+        fn = group.cache[key] = compile_group(group, xp)
+    fn(slots)
