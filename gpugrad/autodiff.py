@@ -8,6 +8,7 @@ an exception in f leaves nothing to clean up, and threads do not interfere.
 """
 from __future__ import annotations
 
+import functools
 import threading
 from typing import Any, Callable, NamedTuple, Sequence
 
@@ -140,19 +141,14 @@ def _variables_for(f, var_list, api: str):
         raise TypeError(
             f"The f passed in variable_grads(f) must be a function (got {type(f).__name__}).")
     candidates, count = _check_var_list(var_list)
-    trainable, frozen = [], []
-    for v in candidates:
-        (trainable if v.trainable else frozen).append(v)
-    if var_list is None:
-        frozen = []
+    trainable = [v for v in candidates if v.trainable]
+    frozen = [v for v in candidates if not v.trainable] if var_list is not None else []
     if not trainable:
         raise ValueError(
             "variable_grads() expects at least one of the input variables to be trainable, but "
             f"none of the {count} variables is trainable.")
-    unique: dict[int, Variable] = {}
-    for v in trainable:
-        unique.setdefault(id(v), v)
-    trainable = list(unique.values())
+    if len(set(map(id, trainable))) != len(trainable):
+        trainable = list({id(v): v for v in trainable}.values())  # [a, a] gives one key
     # The default list reads each value directly: a variable disposed by another thread
     # meanwhile is simply one that f does not use.
     return trainable, frozen, [v.value_node if var_list is None else v._node() for v in trainable]
@@ -172,14 +168,15 @@ def variable_grads(f: Callable[[], Tensor], var_list: Sequence[Variable] | None 
         value, found = _variable_grads_cached(y, start, trainable, targets)
     else:  # inside another differentiation: keep the graph so it can differentiate this
         value, found, _ = _variable_grads_traced(y, start, trainable, targets)
-    grads = {}
-    for v in trainable:
-        if id(v) in found:
-            grads[v.name] = found[id(v)]
+    grads = {v.name: found[id(v)] for v in trainable if id(v) in found}
     for v in frozen:
         grads.setdefault(v.name, None)
-    ordered = {name: grads[name] for name in _js_key_order(list(grads))}
-    return VariableGrads(value, ordered)
+    return VariableGrads(value, {name: grads[name] for name in _ordered(tuple(grads))})
+
+
+@functools.lru_cache(maxsize=1024)
+def _ordered(names: tuple) -> list:
+    return _js_key_order(list(names))
 
 
 def _check_connected_scalar(y, trainable, depends, targets):
@@ -259,9 +256,9 @@ def _variable_grads_cached(y, start, trainable, targets):
             # Realized intermediates (f printed one, say) hide the graph behind them.
             value, found, _ = _variable_grads_traced(y, start, trainable, targets)
             return value, found
-    position = {id(n): i for i, n in enumerate(leaves)}
+    position = {n: i for i, n in enumerate(leaves)}
     # Nodes made before f started are constants to it: which ones are is part of the key.
-    full_key = (key, tuple([position.get(id(t), -1) for t in targets]),
+    full_key = (key, tuple([position.get(t, -1) for t in targets]),
                 tuple([n.id >= start for n in nodes if n.op != "buffer"]))
     entry = _fast_plans.get(full_key)
     if entry is None:

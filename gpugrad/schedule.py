@@ -16,6 +16,7 @@ cached, so a repeated call only traces and looks up.
 from __future__ import annotations
 
 import math
+import operator
 import threading
 from typing import Any, Sequence
 
@@ -97,6 +98,9 @@ class Plan:
 # --- tracing: structure key, leaves, nodes ---------------------------------------------------
 
 
+_by_id = operator.attrgetter("id")
+
+
 def structure(outputs: Sequence[Tensor], keep_aliases: bool = False) -> tuple[tuple, list[Tensor], list[Tensor]]:
     """Post-order walk of the unrealized graph under outputs.
 
@@ -104,41 +108,38 @@ def structure(outputs: Sequence[Tensor], keep_aliases: bool = False) -> tuple[tu
     nodes in post-order (so in topological order). Aliases read as their input; with
     keep_aliases they are marked in the key (they change gradients, not values), and a
     custom gradient makes the key None (its function may close over anything)."""
-    index: dict = {}   # node -> its ordinal (Tensor hashes and compares by identity)
+    # Ids grow in creation order and every node is made after its inputs, so sorting the
+    # reachable nodes by id is a topological order; that costs less than a post-order walk.
+    seen: dict = {}
+    stack = list(outputs)
+    while stack:
+        n = stack.pop()
+        if n not in seen:
+            seen[n] = None
+            if n.buf is None and n.op != "const":
+                stack.extend(n.src if n.op not in ALIASES else n.src[:1])
+    index: dict = {}   # node -> its ordinal, its entry in the key
     key: list = []
     leaves: list[Tensor] = []
     nodes: list[Tensor] = []
-    stack = list(reversed(outputs))
-    while stack:  # iterative post-order: graphs may be deeper than Python's recursion limit
-        n = stack.pop()
-        if n in index:
-            continue
+    for n in sorted(seen, key=_by_id):
         if n.buf is not None:
             key.append(("B", n.shape, n.dtype))
             leaves.append(n)
         elif n.op == "const":
             key.append(("C", repr(n.arg), n.shape, n.dtype))
+        elif n.op in ALIASES:
+            if not keep_aliases:
+                index[n] = index[n.src[0]]
+                continue
+            if n.op != P.STOP_GRADIENT:
+                return None, leaves, nodes
+            key.append(("alias", index[n.src[0]]))
+            index[n] = len(key) - 1
+            continue
         else:
-            src = n.src
-            alias = n.op in ALIASES
-            if alias:
-                src = src[:1]
-            waiting = [s for s in src if s not in index]
-            if waiting:
-                stack.append(n)
-                stack.extend(waiting)
-                continue
-            if alias:
-                if not keep_aliases:
-                    index[n] = index[src[0]]
-                    continue
-                if n.op != P.STOP_GRADIENT:
-                    return None, leaves, nodes
-                key.append(("alias", index[src[0]]))
-                index[n] = len(key) - 1
-                continue
-            key.append((n.op, n.arg, n.dtype, n.shape, tuple([index[s] for s in src])))
-        index[n] = len(key) - 1   # a node's ordinal is its entry in the key
+            key.append((n.op, n.arg, n.dtype, n.shape, tuple([index[s] for s in n.src])))
+        index[n] = len(key) - 1
         nodes.append(n)
     key.append(tuple([index[o] for o in outputs]))
     return tuple(key), leaves, nodes

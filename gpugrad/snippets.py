@@ -55,7 +55,7 @@ def _rsqrt(x):
 _NUMPY_NAMESPACE = {
     "exp": np.exp, "log": np.log, "sqrt": np.sqrt, "rsqrt": _rsqrt, "sin": np.sin,
     "cos": np.cos, "tanh": np.tanh, "log1p": np.log1p, "expm1": np.expm1,
-    "pow": np.power, "where": np.where, "__builtins__": {},
+    "pow": np.power, "where": np.where, "abs": np.absolute, "__builtins__": {},
 }
 
 
