@@ -46,7 +46,7 @@ class GeneratedKernelBackend:
             slots[s] = self.empty(shape, dtype)
         scratch = [self.empty((n,), dtype) for n, dtype in program.scratch]
         for launch in program.launches:
-            args = [slots[ref] if kind != "scratch" else scratch[ref] for kind, ref in launch.params]
+            args = tuple([slots[ref] if kind != "scratch" else scratch[ref] for kind, ref in launch.params])
             kernels[launch.kernel](launch.grid, launch.block, args)
 
     @staticmethod
