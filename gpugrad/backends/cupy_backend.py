@@ -97,21 +97,18 @@ class CupyBackend(GeneratedKernelBackend):
 
     def compile(self, program) -> dict:
         with self._lock:
-            module = self._modules.get(program.source)
-            if module is None:
-                module = self._modules[program.source] = self._module(program)
-        kernels = {}
-        for launch in program.launches:
-            fn = module.get_function(launch.kernel)
-            kernels[launch.kernel] = lambda grid, block, args, fn=fn: fn((grid,), (block,), args)
-        return kernels
+            functions = self._modules.get(program.source)
+            if functions is None:
+                functions = self._modules[program.source] = self._functions(program)
+        return {name: (lambda grid, block, args, fn=fn: fn((grid,), (block,), args))
+                for name, fn in functions.items()}
 
-    def _module(self, program):
+    def _functions(self, program) -> dict:
+        """{kernel name: RawKernel}; RawModule compiles at the first get_function."""
         cupy = self.cupy
         try:
             module = cupy.RawModule(code=program.source, options=("--std=c++14",))
-            module.compile()
-            return module
+            return {launch.kernel: module.get_function(launch.kernel) for launch in program.launches}
         except cupy.cuda.compiler.CompileException as exc:
             origins = sorted({ln.strip()[3:] for ln in program.source.splitlines()
                               if ln.strip().startswith("// kernels/")})
