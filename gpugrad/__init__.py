@@ -14,3 +14,7 @@ from .variables import Variable, dispose_variables, variable
 float32, float64, int32, bool_ = dtypes.float32, dtypes.float64, dtypes.int32, dtypes.bool_
 variableGrads = variable_grads
 valueAndGrad, valueAndGrads, customGrad = value_and_grad, value_and_grads, custom_grad
+
+# Training (gpugrad/optimizers.py, gpugrad/nn.py): tf.train.adam(...), tf.losses.*, tf.dropout.
+from . import nn, optimizers, train  # noqa: E402
+from .nn import accuracy, dropout, losses, metrics  # noqa: E402

@@ -48,8 +48,9 @@ class Variable(Tensor):
                 f"{list(new.shape)} vs {list(self.shape)}).")
         new.realize()
         # A leaf of its own, so that no two variables (or a variable and a tensor) are one
-        # node of the graph; the buffer is shared, as buffers are never written in place.
-        self.value_node = Tensor("buffer", (), None, new.shape, new.dtype, new.buf)
+        # node of the graph, over a private copy of the buffer: optimizers update a
+        # variable's buffer in place, which must not change any other tensor.
+        self.value_node = Tensor("buffer", (), None, new.shape, new.dtype, new.buf.copy())
         return self
 
     def dispose(self) -> None:
@@ -71,7 +72,8 @@ def variable(initial_value: Any, trainable: bool = True, name: str | None = None
     if dtype is not None:
         value = cast(value, dtypes.canonical(dtype))._node()
     value.realize()
-    leaf = Tensor("buffer", (), None, value.shape, value.dtype, value.buf)
+    # A private copy: optimizers update a variable's buffer in place (see Variable.assign).
+    leaf = Tensor("buffer", (), None, value.shape, value.dtype, value.buf.copy())
     if name is not None and not isinstance(name, str):
         raise TypeError(f"variable name must be a string, got {type(name).__name__}")
     global _next_auto_name

@@ -103,6 +103,26 @@ class CupyBackend(GeneratedKernelBackend):
         return {name: (lambda grid, block, args, fn=fn: fn((grid,), (block,), args))
                 for name, fn in functions.items()}
 
+    def run_update(self, program, arrays: list, scalars: dict) -> None:
+        """One launch of a generated multi-tensor update kernel (gpugrad/optim_codegen.py):
+        arrays holds one list of device arrays per role of program.rule (w, g, each state),
+        all contiguous and of program.dtype; w and the states are updated in place."""
+        import numpy as np
+        kernel = program.cache.get("cupy")
+        if kernel is None:
+            kernel = program.cache["cupy"] = self.compile(program)[program.kernel]
+        sizes = [a.size for a in arrays[0]]
+        addresses = [[a.data.ptr for a in table] for table in arrays]
+        key = (tuple(sizes), tuple(map(tuple, addresses)))
+        cached = program.cache.get("meta")
+        if cached is None or cached[0] != key:
+            # The pointer tables go up once and are reused while no buffer moves (the memory
+            # pool often gives a step's gradients the addresses the last step's had).
+            cached = program.cache["meta"] = (key, self.cupy.asarray(program.pack(addresses, sizes)))
+        total = sum(sizes)
+        kernel(program.grid(total), program.block,
+               (cached[1], np.int32(len(sizes)), np.int64(total), *program.scalar_args(scalars)))
+
     def _functions(self, program) -> dict:
         """{kernel name: RawKernel}; RawModule compiles at the first get_function."""
         cupy = self.cupy

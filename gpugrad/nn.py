@@ -1,0 +1,352 @@
+"""Layers, initializers, losses and metrics: enough to train real models with gpugrad.
+
+Everything here is built from gpugrad ops, so it is lazy, differentiable and fused like any
+other graph; the only host work is drawing random numbers (numpy Generators, so a seed gives
+the same values on every backend) and checking integer labels.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+import numbers
+import weakref
+from types import SimpleNamespace
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+
+from . import dtypes
+from . import ops as O
+from .tensor import Tensor
+from .variables import Variable, variable
+
+Initializer = Callable[..., Tensor]
+
+# --- initializers ------------------------------------------------------------------------------
+
+
+def _fans(shape: Sequence[int]) -> tuple[int, int]:
+    """Keras's fans: [in, out] for a matrix; receptive field times channels for a kernel."""
+    shape = tuple(shape)
+    if len(shape) == 0:
+        return 1, 1
+    if len(shape) == 1:
+        return shape[0], shape[0]
+    receptive = math.prod(shape[:-2])
+    return shape[-2] * receptive, shape[-1] * receptive
+
+
+def _rng(seed: Any) -> np.random.Generator:
+    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+
+
+def _uniform(scale: float, mode: str):
+    def init(shape: Sequence[int], seed: Any = None, dtype: str = "float32") -> Tensor:
+        fan_in, fan_out = _fans(shape)
+        n = fan_in if mode == "in" else (fan_in + fan_out) / 2
+        limit = math.sqrt(3 * scale / max(1.0, n))
+        return O.tensor(_rng(seed).uniform(-limit, limit, tuple(shape)), dtype=dtype)
+    return init
+
+
+def _normal(scale: float, mode: str):
+    def init(shape: Sequence[int], seed: Any = None, dtype: str = "float32") -> Tensor:
+        fan_in, fan_out = _fans(shape)
+        n = fan_in if mode == "in" else (fan_in + fan_out) / 2
+        # A normal truncated at two standard deviations, widened so that the variance is
+        # scale / n (Keras; 0.8796 is the truncated unit normal's standard deviation).
+        stddev = math.sqrt(scale / max(1.0, n)) / 0.87962566103423978
+        rng = _rng(seed)
+        out = rng.standard_normal(tuple(shape))
+        bad = np.abs(out) > 2
+        while bad.any():
+            out[bad] = rng.standard_normal(int(bad.sum()))
+            bad = np.abs(out) > 2
+        return O.tensor(out * stddev, dtype=dtype)
+    return init
+
+
+glorot_uniform = _uniform(1.0, "avg")
+glorot_uniform.__doc__ = "Uniform in ±sqrt(6 / (fan_in + fan_out)) (Glorot & Bengio 2010)."
+glorot_normal = _normal(1.0, "avg")
+glorot_normal.__doc__ = "Truncated normal with variance 2 / (fan_in + fan_out)."
+he_uniform = _uniform(2.0, "in")
+he_uniform.__doc__ = "Uniform in ±sqrt(6 / fan_in) (He et al. 2015), for relu layers."
+he_normal = _normal(2.0, "in")
+he_normal.__doc__ = "Truncated normal with variance 2 / fan_in (He et al. 2015)."
+
+
+def zeros(shape: Sequence[int], seed: Any = None, dtype: str = "float32") -> Tensor:
+    return O.zeros(shape, dtype)
+
+
+INITIALIZERS: dict[str, Initializer] = {
+    "glorot_uniform": glorot_uniform, "glorot_normal": glorot_normal,
+    "he_uniform": he_uniform, "he_normal": he_normal, "zeros": zeros,
+}
+
+
+def _initializer(init: str | Initializer) -> Initializer:
+    if callable(init):
+        return init
+    if init not in INITIALIZERS:
+        raise ValueError(f"Unknown initializer {init!r}; choose one of {', '.join(INITIALIZERS)} "
+                         "or pass a function (shape, seed, dtype) -> Tensor.")
+    return INITIALIZERS[init]
+
+
+# --- activations and layers ------------------------------------------------------------------------
+
+ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
+    "linear": lambda x: x, "relu": O.relu, "gelu": O.gelu, "tanh": O.tanh,
+    "sigmoid": O.sigmoid, "softmax": O.softmax, "elu": O.elu,
+}
+
+
+def _activation(activation: str | Callable | None) -> Callable[[Tensor], Tensor]:
+    if activation is None:
+        return ACTIVATIONS["linear"]
+    if callable(activation):
+        return activation
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"Unknown activation {activation!r}; choose one of "
+                         f"{', '.join(ACTIVATIONS)}, None, or pass a function.")
+    return ACTIVATIONS[activation]
+
+
+_layer_ids = itertools.count(1)
+
+
+def _positive_int(who: str, name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
+        raise ValueError(f"{who}: {name} must be a positive integer, got {value!r}.")
+    return int(value)
+
+
+class Dense:
+    """y = activation(x @ kernel + bias), for x of shape [..., input_dim].
+
+    The kernel and bias are trainable variables named '<name>/kernel' and '<name>/bias', drawn
+    from their initializers with ``seed`` (the same seed gives the same weights)."""
+
+    def __init__(self, input_dim: int, units: int, activation: str | Callable | None = None,
+                 use_bias: bool = True, kernel_initializer: str | Initializer = "glorot_uniform",
+                 bias_initializer: str | Initializer = "zeros", seed: Any = None,
+                 name: str | None = None, dtype: str = "float32"):
+        self.input_dim = _positive_int("Dense", "input_dim", input_dim)
+        self.units = _positive_int("Dense", "units", units)
+        self.activation = _activation(activation)
+        self.name = name or f"dense_{next(_layer_ids)}"
+        dtype = dtypes.canonical(dtype)
+        rng = _rng(seed)
+        self.kernel: Variable = variable(
+            _initializer(kernel_initializer)((self.input_dim, self.units), rng, dtype),
+            name=f"{self.name}/kernel")
+        self.bias: Variable | None = variable(
+            _initializer(bias_initializer)((self.units,), rng, dtype),
+            name=f"{self.name}/bias") if use_bias else None
+
+    @property
+    def trainable_variables(self) -> list[Variable]:
+        return [v for v in (self.kernel, self.bias) if v is not None and v.trainable]
+
+    def __call__(self, x: Any) -> Tensor:
+        x = O.convert(x)
+        if x.ndim == 0 or x.shape[-1] != self.input_dim:
+            raise ValueError(
+                f"Dense layer {self.name!r} expects inputs of shape [..., {self.input_dim}], got "
+                f"{list(x.shape)}; reshape the input or build the layer with input_dim="
+                f"{x.shape[-1] if x.ndim else 1}.")
+        y = O.matmul(x, self.kernel)
+        if self.bias is not None:
+            y = O.add(y, self.bias)
+        return self.activation(y)
+
+    def __repr__(self) -> str:
+        return f"<gpugrad.nn.Dense {self.name!r} {self.input_dim} -> {self.units}>"
+
+
+def _rate(who: str, rate: Any) -> float:
+    if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not 0 <= rate < 1:
+        raise ValueError(f"{who}: rate must be a number in [0, 1), got {rate!r}.")
+    return float(rate)
+
+
+def dropout(x: Any, rate: float, seed: Any = None, training: bool = True) -> Tensor:
+    """tf.dropout: zero each element with probability rate and scale the rest by 1 / (1 - rate),
+    so the expectation is unchanged. The mask is drawn on the host from ``seed`` (an int or a
+    numpy Generator), so a seed gives the same mask on every backend."""
+    x = O.convert(x)
+    rate = _rate("dropout", rate)
+    if not training or rate == 0:
+        return x
+    keep = _rng(seed).random(x.shape) >= rate
+    scale = np.asarray(keep, dtype=dtypes.NUMPY[dtypes.grad_dtype(x.dtype)]) / (1 - rate)
+    return O.mul(x, O.tensor(scale, dtype=dtypes.grad_dtype(x.dtype)))
+
+
+class Dropout:
+    """A dropout layer with its own random stream: seeded, each call draws the next mask."""
+
+    def __init__(self, rate: float, seed: Any = None):
+        self.rate = _rate("Dropout", rate)
+        self._rng = _rng(seed)
+
+    @property
+    def trainable_variables(self) -> list[Variable]:
+        return []
+
+    def __call__(self, x: Any, training: bool = True) -> Tensor:
+        return dropout(x, self.rate, self._rng, training)
+
+
+class Sequential:
+    """Layers applied in order; Dropout layers are active only when training=True."""
+
+    def __init__(self, layers: Sequence[Callable]):
+        self.layers = list(layers)
+
+    @property
+    def trainable_variables(self) -> list[Variable]:
+        return [v for layer in self.layers for v in getattr(layer, "trainable_variables", [])]
+
+    def __call__(self, x: Any, training: bool = False) -> Tensor:
+        for layer in self.layers:
+            x = layer(x, training) if isinstance(layer, Dropout) else layer(x)
+        return x
+
+
+# --- losses and metrics ------------------------------------------------------------------------------
+
+
+def mean_squared_error(labels: Any, predictions: Any) -> Tensor:
+    """tf.losses.meanSquaredError: the mean over all elements of (predictions - labels)^2."""
+    labels, predictions = O.convert(labels), O.convert(predictions)
+    if labels.shape != predictions.shape:
+        raise ValueError(
+            f"Error in meanSquaredError: labels shape {list(labels.shape)} and predictions shape "
+            f"{list(predictions.shape)} must match (one label per prediction; check the batch size).")
+    return O.mean(O.square(O.sub(predictions, labels)))
+
+
+# The range of integer labels whose values the host already knows (made by batches(), or read
+# back once): checking them again costs no device-to-host copy (a sync on a GPU).
+_known_labels: "weakref.WeakKeyDictionary[Tensor, tuple]" = weakref.WeakKeyDictionary()
+
+
+def _label_summary(values: np.ndarray) -> tuple[bool, float, float]:
+    """(all integral and finite, min, max) of label values."""
+    if not values.size:
+        return True, 0, 0
+    integral = values.dtype.kind in "iu" or (
+        values.dtype.kind == "f" and bool(np.all(np.isfinite(values))) and bool(np.all(values == np.round(values))))
+    return integral, (values.min() if integral else 0), (values.max() if integral else 0)
+
+
+def _class_indices(who: str, labels: Any, logits: Tensor) -> Tensor:
+    """Integer class labels of shape logits.shape[:-1], checked to lie in [0, classes)."""
+    classes = logits.shape[-1]
+    summary = _known_labels.get(labels) if isinstance(labels, Tensor) else None
+    values = None
+    if summary is None:
+        values = labels.numpy() if isinstance(labels, Tensor) else np.asarray(labels)
+        if values.dtype.kind not in "iuf" and values.size:
+            raise ValueError(f"{who}: class labels must be integers, got {values.dtype} values.")
+        summary = _label_summary(values)
+        if isinstance(labels, Tensor) and not isinstance(labels, Variable):  # (variables change)
+            _known_labels[labels] = summary
+    integral, low, high = summary
+    if not integral or low < 0 or high >= classes:
+        values = labels.numpy() if values is None else values   # the error path may read back
+        if not integral:
+            raise ValueError(f"{who}: class labels must be integers, got {values.dtype} values such "
+                             f"as {values.reshape(-1)[:3].tolist()}.")
+        bad = (values < 0) | (values >= classes)
+        raise ValueError(
+            f"{who}: labels out of range: {values[bad].reshape(-1)[:5].astype(np.int64).tolist()} "
+            f"(logits have {classes} classes, so labels must lie in [0, {classes - 1}]).")
+    if isinstance(labels, Tensor) and labels.dtype == dtypes.int32:
+        return labels._node()
+    if values is None:
+        return O.cast(labels, dtypes.int32)
+    return O.tensor(values.astype(np.int32), dtype="int32")
+
+
+def _targets(who: str, labels: Any, logits: Tensor) -> tuple[str, Tensor]:
+    """('index', int labels) or ('onehot', float labels), told apart by shape."""
+    shape = labels.shape if isinstance(labels, (Tensor, np.ndarray)) else np.shape(labels)
+    shape = tuple(shape)
+    if logits.ndim == 0:
+        raise ValueError(f"{who}: logits must have a class axis, got a scalar.")
+    if shape == logits.shape:
+        return "onehot", O.cast(O.convert(labels), logits.dtype)
+    if shape == logits.shape[:-1]:
+        return "index", _class_indices(who, labels, logits)
+    raise ValueError(
+        f"{who}: labels of shape {list(shape)} do not fit logits of shape {list(logits.shape)}; "
+        f"give class indices of shape {list(logits.shape[:-1])} or one-hot labels of shape "
+        f"{list(logits.shape)} (are the batch sizes equal?).")
+
+
+def softmax_cross_entropy(labels: Any, logits: Any) -> Tensor:
+    """tf.losses.softmaxCrossEntropy from logits, averaged over the batch. labels are class
+    indices (shape logits.shape[:-1]) or one-hot / probability rows (shape of logits). Stable:
+    log_softmax subtracts the row maximum before exponentiating."""
+    logits = O.convert(logits)
+    if not dtypes.is_float(logits.dtype):
+        logits = O.cast(logits, dtypes.float32)
+    kind, target = _targets("softmax_cross_entropy", labels, logits)
+    if kind == "index":
+        classes = O.tensor(np.arange(logits.shape[-1], dtype=np.int32), dtype="int32")
+        target = O.cast(O.equal(O.expand_dims(target, -1), classes), logits.dtype)
+    return O.neg(O.mean(O.sum(O.mul(target, O.log_softmax(logits, -1)), -1)))
+
+
+def accuracy(labels: Any, logits: Any) -> Tensor:
+    """The fraction of rows whose largest logit is the label's class (a float32 scalar)."""
+    logits = O.convert(logits)
+    kind, target = _targets("accuracy", labels, logits)
+    if kind == "onehot":
+        target = O.argmax(target, -1)
+    return O.mean(O.cast(O.equal(O.argmax(logits, -1), target), dtypes.float32))
+
+
+losses = SimpleNamespace(
+    mean_squared_error=mean_squared_error, softmax_cross_entropy=softmax_cross_entropy,
+    meanSquaredError=mean_squared_error, softmaxCrossEntropy=softmax_cross_entropy)
+metrics = SimpleNamespace(accuracy=accuracy)
+
+
+# --- data --------------------------------------------------------------------------------------------
+
+
+def _host(data: Any) -> np.ndarray:
+    return data.numpy() if isinstance(data, Tensor) else np.asarray(data)
+
+
+def batches(x: Any, y: Any = None, batch_size: int = 32, shuffle: bool = False, seed: Any = None,
+            drop_remainder: bool = False) -> Iterator:
+    """Yield tensors of consecutive (or, with shuffle, seeded random) batches along the first
+    axis: xb, or (xb, yb) when y is given. The last batch may be smaller unless drop_remainder."""
+    batch_size = _positive_int("batches", "batch_size", batch_size)
+    xs = _host(x)
+    if xs.ndim == 0:
+        raise ValueError("batches(): x must have a first (example) axis, got a scalar.")
+    ys = None if y is None else _host(y)
+    if ys is not None and (ys.ndim == 0 or len(ys) != len(xs)):
+        raise ValueError(
+            f"batches(): x has {len(xs)} examples but y has {len(ys) if ys.ndim else 'no example axis'}; "
+            "they must have the same length along the first axis (mismatched batch sizes).")
+    order = _rng(seed).permutation(len(xs)) if shuffle else np.arange(len(xs))
+    for start in range(0, len(xs), batch_size):
+        idx = order[start:start + batch_size]
+        if drop_remainder and len(idx) < batch_size:
+            return
+        xb = O.tensor(xs[idx])
+        if ys is None:
+            yield xb
+            continue
+        yb = O.tensor(ys[idx])
+        if ys.dtype.kind in "iu":   # class labels: losses need not read them back to check them
+            _known_labels[yb] = _label_summary(ys[idx])
+        yield xb, yb
