@@ -53,3 +53,12 @@ def test_bench_elementwise_and_plot(tmp_path):
 def test_bench_rejects_unknown_workloads():
     with pytest.raises(SystemExit, match="unknown workload"):
         bench_main(["--sizes", "6", "--workloads", "nope"])
+
+
+def test_training_step_workload_and_its_numpy_baseline_run():
+    from gpugrad.bench import workloads as W
+    work = W.mlp_step(8, 16, 12, 4, set())
+    for _ in range(3):
+        work.run()
+        work.baselines["numpy"]()
+    assert work.flops > 0 and work.name == "mlp8x16-12-4"

@@ -36,12 +36,16 @@ def _workloads(names: Sequence[str], n: int, dtype: str, compare: set):
             yield lambda: W.total_sum(n, dtype, compare)
         elif name == "matmul":
             yield lambda: W.matmul(n, dtype, compare)
+        elif name == "train":  # fixed shapes, from issue 5's targets
+            yield lambda: W.mlp_step(64, 256, 256, 256, compare)
+            yield lambda: W.mlp_step(4096, 1024, 4096, 1024, compare)
         elif name == "elementwise":
             for op in W.ELEMENTWISE:
                 yield lambda op=op: W.elementwise(op, n, dtype, False)
                 yield lambda op=op: W.elementwise(op, n, dtype, True)
         else:
-            raise SystemExit(f"unknown workload {name!r}: choose from seed, chain, sum, matmul, elementwise")
+            raise SystemExit(f"unknown workload {name!r}: choose from seed, chain, sum, matmul, "
+                             "elementwise, train")
 
 
 def run(sizes: Sequence[int], names: Sequence[str], dtype: str = "float32", compare: Sequence[str] = (),
@@ -54,8 +58,14 @@ def run(sizes: Sequence[int], names: Sequence[str], dtype: str = "float32", comp
     device = "cupy" if backend.name == "cupy" else "cpu"
     compare = set(compare)
     rows, floors = [], {}
-    jobs = [(n, make) for n in sizes for make in _workloads(names, n, dtype, compare)]
+    jobs = [(n, make) for n in sizes for make in _workloads([w for w in names if w != "train"], n, dtype, compare)]
+    if "train" in names:
+        jobs += [(None, make) for make in _workloads(["train"], 0, dtype, compare)]
     for k, (n, make) in enumerate(jobs):
+        if n is None:  # a training step: its own size, floor measured for it below
+            work = make()
+            n = work.size
+            make = (lambda w=work: w)
         if n not in floors:
             copy = W.copy_floor(n, dtype)
             t = timing.steady_state(copy, device, budget_s)
@@ -103,15 +113,15 @@ def format_table(result: dict) -> str:
     lines = [f"gpugrad bench: backend {result['backend']} on {result['device']}, {result['date']}",
              "copy floor (read+write): " + ", ".join(f"n={n}: {b:.1f} GB/s"
                                                     for n, b in result["copy_bandwidth_gbps"].items()),
-             f"{'workload':<14}{'size':>10} {'impl':<14}{'us/call':>11}{'GB/s':>9}{'x floor':>9}"
+             f"{'workload':<24}{'size':>10} {'impl':<14}{'us/call':>11}{'GB/s':>9}{'x floor':>9}"
              f"{'1st call ms':>12}{'gpugrad/this':>14}"]
     for r in result["rows"]:
         if "error" in r:
-            lines.append(f"{r['workload']:<14}{r['size']:>10} {r['impl']:<14} failed: {r['error']}")
+            lines.append(f"{r['workload']:<24}{r['size']:>10} {r['impl']:<14} failed: {r['error']}")
             continue
         xf = f"{r['x_floor']:.2f}" if r.get("x_floor") is not None else "-"
         ratio = f"{r['gpugrad_vs_this']:.2f}" if "gpugrad_vs_this" in r else ""
-        lines.append(f"{r['workload']:<14}{r['size']:>10} {r['impl']:<14}{r['time_us']:>11.1f}"
+        lines.append(f"{r['workload']:<24}{r['size']:>10} {r['impl']:<14}{r['time_us']:>11.1f}"
                      f"{r['gbps']:>9.2f}{xf:>9}{r['first_call_ms']:>12.2f}{ratio:>14}")
     return "\n".join(lines)
 

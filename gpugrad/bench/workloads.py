@@ -194,3 +194,95 @@ def _add_framework_baselines(work: Workload, compare: set, arrays, fn, wrt: tupl
             work.baselines["jax-jit"] = lambda: jax.block_until_ready(vg(*js))
         except Exception:  # noqa: BLE001
             pass
+
+
+# --- a training step: MLP (relu, softmax cross-entropy), Adam ---------------------------------
+
+
+def _mlp_data(batch: int, d_in: int, hidden: int, d_out: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(batch, d_in)).astype(np.float32)
+    labels = rng.integers(0, d_out, batch)
+    w1 = (rng.normal(size=(d_in, hidden)) * np.sqrt(2 / d_in)).astype(np.float32)
+    w2 = (rng.normal(size=(hidden, d_out)) * np.sqrt(1 / hidden)).astype(np.float32)
+    return x, labels, [w1, np.zeros(hidden, np.float32), w2, np.zeros(d_out, np.float32)]
+
+
+def mlp_gpugrad_step(x, labels, params):
+    """One Adam step of gpugrad's user: minimize the loss, wait for the update to land."""
+    w1, b1, w2, b2 = (tf.variable(tf.tensor(p)) for p in params)
+    xt, yt = tf.tensor(x), tf.tensor(labels.astype(np.int32), dtype="int32")
+    opt = tf.train.adam(1e-3, var_list=[w1, b1, w2, b2])
+
+    def loss():
+        return tf.losses.softmax_cross_entropy(yt, tf.relu(xt @ w1 + b1) @ w2 + b2)
+
+    def step():
+        opt.minimize(loss)
+        return w2.data_buffer()
+    return step
+
+
+def mlp_numpy_step(x, labels, params):
+    """The same step by a careful numpy user: forward, closed-form backward, in-place Adam."""
+    w1, b1, w2, b2 = (p.copy() for p in params)
+    ps = [w1, b1, w2, b2]
+    ms = [np.zeros_like(p) for p in ps]
+    vs = [np.zeros_like(p) for p in ps]
+    onehot = np.eye(w2.shape[1], dtype=np.float32)[labels]
+    lr, beta1, beta2, eps = np.float32(1e-3), np.float32(0.9), np.float32(0.999), np.float32(1e-7)
+    t = [0]
+
+    def step():
+        h_pre = x @ w1 + b1
+        h = np.maximum(h_pre, 0)
+        z = h @ w2 + b2
+        z -= z.max(1, keepdims=True)
+        p = np.exp(z)
+        p /= p.sum(1, keepdims=True)
+        dz = (p - onehot) / np.float32(x.shape[0])
+        dh = dz @ w2.T
+        dh[h_pre <= 0] = 0
+        grads = [x.T @ dh, dh.sum(0), h.T @ dz, dz.sum(0)]
+        t[0] += 1
+        bc1, bc2 = np.float32(1 - 0.9 ** t[0]), np.float32(1 - 0.999 ** t[0])
+        for w, g, m, v in zip(ps, grads, ms, vs):
+            m *= beta1
+            m += (1 - beta1) * g
+            v *= beta2
+            v += (1 - beta2) * g * g
+            w -= lr * (m / bc1) / (np.sqrt(v / bc2) + eps)
+    return step
+
+
+def mlp_step(batch: int, d_in: int, hidden: int, d_out: int, compare: set) -> Workload:
+    data = _mlp_data(batch, d_in, hidden, d_out)
+    params = d_in * hidden + hidden + hidden * d_out + d_out
+    flops = 3 * 2.0 * batch * (d_in * hidden + hidden * d_out)  # forward + two backward GEMMs
+    work = Workload(f"mlp{batch}x{d_in}-{hidden}-{d_out}", params, "float32",
+                    4 * params * 4, mlp_gpugrad_step(*data), flops=flops)
+    work.baselines["numpy"] = mlp_numpy_step(*data)
+    if "torch" in compare:
+        try:
+            work.baselines["torch-eager"] = _torch_mlp_step(*data)
+        except Exception:  # noqa: BLE001 - a baseline that cannot run is left out
+            pass
+    return work
+
+
+def _torch_mlp_step(x, labels, params):
+    import torch
+    from gpugrad.backends import current
+    dev = "cuda" if current().name == "cupy" and torch.cuda.is_available() else "cpu"
+    torch.backends.cuda.matmul.allow_tf32 = False
+    ps = [torch.tensor(p, device=dev, requires_grad=True) for p in params]
+    xt = torch.tensor(x, device=dev)
+    yt = torch.tensor(labels, device=dev)
+    opt = torch.optim.Adam(ps, lr=1e-3, eps=1e-7)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        z = torch.relu(xt @ ps[0] + ps[1]) @ ps[2] + ps[3]
+        torch.nn.functional.cross_entropy(z, yt).backward()
+        opt.step()
+    return step
