@@ -480,7 +480,7 @@ def emulated(monkeypatch):
     emu = EmulatedUpdateBackend()
     previous = tf.get_backend()
     tf.set_backend("numpy")
-    monkeypatch.setattr(backends, "_default", emu)
+    monkeypatch.setattr(backends, "_current", emu)
     yield emu
     tf.set_backend(previous)
 

@@ -2,15 +2,13 @@
 from __future__ import annotations
 
 import os
-import threading
 
 import numpy as np
 
 from .numpy_backend import NumpyBackend
 
-_state = threading.local()
-_default = None
 _BACKENDS = ("numpy", "cupy")
+_current = None
 
 
 def _make(name: str):
@@ -28,34 +26,27 @@ def _make(name: str):
     raise ValueError(f"Unknown backend {name!r}: choose one of {', '.join(_BACKENDS)}.")
 
 
-def _auto():
+def _default():
+    """GPUGRAD_BACKEND if set; else CuPy where a GPU is usable (import cupy succeeds without a
+    driver, so availability is asked), numpy otherwise."""
     env = os.environ.get("GPUGRAD_BACKEND", "").strip().lower()
     if env:
         return _make(env)
-    try:
-        from .cupy_backend import cupy_unavailable_reason
-        if not cupy_unavailable_reason():
-            return _make("cupy")
-    except ImportError:
-        pass
-    return NumpyBackend()
+    from .cupy_backend import cupy_unavailable_reason
+    return _make("cupy") if not cupy_unavailable_reason() else NumpyBackend()
 
 
 def current():
-    global _default
-    backend = getattr(_state, "backend", None)
-    if backend is not None:
-        return backend
-    if _default is None:
-        _default = _auto()
-    return _default
+    global _current
+    if _current is None:
+        _current = _default()
+    return _current
 
 
 def set_backend(name: str) -> None:
     """Use the numpy or the CuPy backend from now on (process-wide)."""
-    global _default
-    _default = _make(str(name).lower())
-    _state.backend = None
+    global _current
+    _current = _make(str(name).lower())
 
 
 def get_backend() -> str:
