@@ -112,55 +112,78 @@ class _Emitter:
         return self._let("idx_t", " + ".join(terms) if terms else "0", "f")
 
     def value(self, i: int, imap) -> str:
-        key = (i, imap)
-        if key in self.names:
-            return self.names[key]
+        """The name holding instruction i's value at index map imap. Iterative, not recursive:
+        a group may chain thousands of ops."""
+        stack = [(i, imap)]
+        while stack:
+            item = stack[-1]
+            if item in self.names:
+                stack.pop()
+                continue
+            deps = self._deps(*item)
+            missing = [d for d in deps if d not in self.names]
+            if missing:
+                stack.extend(missing)
+                continue
+            stack.pop()
+            self.names[item] = self._emit(item[0], item[1], [self.names[d] for d in deps])
+        return self.names[(i, imap)]
+
+    def _deps(self, i: int, imap) -> list:
+        """The (instruction, index map) pairs instruction i reads at imap."""
         ins = self.instrs[i]
         op, shape = ins.op, ins.shape
-        ct = _ctype(ins.dtype)
-        if op == "load":
-            name = self._let(ct, f"in{ins.arg}[{self.flat(imap, shape)}]")
-        elif op == "const":
-            name = _literal(ins.arg, ins.dtype)
-        elif op in P.ELEMENTWISE:
-            self.used_ops.add(op)
-            args = ", ".join(self.value(s, imap) for s in ins.srcs)
-            name = self._let(ct, f"gg_{op}<{_ctype(ins.arg)}>({args})")
-        elif op == P.CAST:
-            name = self._let(ct, f"static_cast<{ct}>({self.value(ins.srcs[0], imap)})")
-        elif op == "reshape":
-            name = self.value(ins.srcs[0], ("flat", self.flat(imap, shape)))
-        elif op == "permute":
+        if op in ("load", "const"):
+            return []
+        if op in P.ELEMENTWISE or op == P.CAST:
+            return [(s, imap) for s in ins.srcs]
+        if op == "reshape":
+            return [(ins.srcs[0], ("flat", self.flat(imap, shape)))]
+        if op == "permute":
             pc = self.coords(imap, shape)
             child = [None] * len(pc)
             for j, p in enumerate(ins.arg):
                 child[p] = pc[j]
-            name = self.value(ins.srcs[0], ("coords", tuple(child)))
-        elif op == "expand":
+            return [(ins.srcs[0], ("coords", tuple(child)))]
+        if op == "expand":
             pc = self.coords(imap, shape)
             src_shape = self.instrs[ins.srcs[0]].shape
-            child = tuple("0" if a == 1 and b != 1 else c for c, a, b in zip(pc, src_shape, shape))
-            name = self.value(ins.srcs[0], ("coords", child))
-        elif op == "slice":
-            pc = self.coords(imap, shape)
+            return [(ins.srcs[0], ("coords", tuple("0" if a == 1 and b != 1 else c
+                                                    for c, a, b in zip(pc, src_shape, shape))))]
+        if op == "slice":
             child = []
-            for c, (start, _, step) in zip(pc, ins.arg):
+            for c, (start, _, step) in zip(self.coords(imap, shape), ins.arg):
                 expr = c if step == 1 else f"{step} * {c}"
                 child.append(expr if start == 0 else f"({start} + {expr})")
-            name = self.value(ins.srcs[0], ("coords", tuple(child)))
-        elif op == "unslice":
-            name = self._unslice(ins, imap)
-        else:
-            raise NotImplementedError(f"codegen cannot inline primitive {op!r}")
-        self.names[key] = name
-        return name
+            return [(ins.srcs[0], ("coords", tuple(child)))]
+        if op == "unslice":
+            return [(ins.srcs[0], ("coords", self._unslice_index(ins, imap)[1]))]
+        raise NotImplementedError(f"codegen cannot inline primitive {op!r}")
 
-    def _unslice(self, ins, imap) -> str:
+    def _emit(self, i: int, imap, args: list) -> str:
+        ins = self.instrs[i]
+        op = ins.op
+        ct = _ctype(ins.dtype)
+        if op == "load":
+            return self._let(ct, f"in{ins.arg}[{self.flat(imap, ins.shape)}]")
+        if op == "const":
+            return _literal(ins.arg, ins.dtype)
+        if op in P.ELEMENTWISE:
+            self.used_ops.add(op)
+            return self._let(ct, f"gg_{op}<{_ctype(ins.arg)}>({', '.join(args)})")
+        if op == P.CAST:
+            return self._let(ct, f"static_cast<{ct}>({args[0]})")
+        if op == "unslice":
+            inside = self._unslice_index(ins, imap)[0]
+            return self._let(ct, f"{inside} ? {args[0]} : {_literal(0, ins.dtype)}")
+        return args[0]  # movement: the source's value at the mapped index
+
+    def _unslice_index(self, ins, imap) -> tuple:
+        """(name of the in-bounds test, clamped source coordinates) of a pad at imap."""
         shape, slices = ins.arg
         src_shape = self.instrs[ins.srcs[0]].shape
-        pc = self.coords(imap, shape)
         tests, child = [], []
-        for c, (start, _, step), n in zip(pc, slices, src_shape):
+        for c, (start, _, step), n in zip(self.coords(imap, shape), slices, src_shape):
             offset = f"({c} - {start})" if step > 0 else f"({start} - {c})"
             stride = builtin_abs(step)
             q = offset if stride == 1 else f"{offset} / {stride}"
@@ -171,8 +194,7 @@ class _Emitter:
             child.append(q)
         inside = self._let("bool", " && ".join(tests), "inside")
         clamped = tuple(self._let("idx_t", f"{inside} ? (idx_t)({q}) : (idx_t)0", "q") for q in child)
-        v = self.value(ins.srcs[0], ("coords", clamped))
-        return self._let(_ctype(ins.dtype), f"{inside} ? {v} : {_literal(0, ins.dtype)}")
+        return inside, clamped
 
 
 def builtin_abs(v: int) -> int:

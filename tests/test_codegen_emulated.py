@@ -107,3 +107,11 @@ def test_softmax_and_max_gradients():
     outs = [tf.grad(lambda v: tf.sum(tf.softmax(v) * v))(x), tf.grad(lambda v: tf.sum(tf.max(v, 1)))(x),
             tf.grad(lambda v: tf.sum(tf.prod(v, 0)))(x), tf.grad(lambda v: tf.sum(v[1:, ::-2] ** 2))(x)]
     _check(outs, rtol=1e-4)
+
+
+def test_long_chains_generate_without_recursion_limits():
+    x = _t((33,), 0.0, 1.0)
+    y = x
+    for _ in range(1500):  # deeper than Python's default recursion limit
+        y = tf.sin(y) * 0.999 + 0.001
+    _check([y], rtol=1e-4)
