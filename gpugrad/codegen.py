@@ -291,7 +291,7 @@ def _reduction(group, index_type: str) -> CudaProgram:
     reductions = [(i, s) for i, s in group.outputs if group.instrs[i].op in P.REDUCE]
     siblings = [(i, s) for i, s in group.outputs if group.instrs[i].op not in P.REDUCE]
     has_arg = any(group.instrs[i].op == "argmax" for i, _ in reductions)
-    chunks = 1 if has_arg else max(1, min(-(-TARGET_BLOCKS // n_out), -(-n_red // MIN_CHUNK)))
+    chunks = 1 if has_arg else max(1, min(-(-TARGET_BLOCKS // max(n_out, 1)), -(-n_red // MIN_CHUNK)))
     chunk = max(1, -(-n_red // chunks))
 
     em = _Emitter(group.instrs, indent="      ")
@@ -337,7 +337,7 @@ def _reduction(group, index_type: str) -> CudaProgram:
         body="\n".join(em.lines), accumulate="\n".join(parts["accumulate"]),
         stores="\n".join(stores), tree="\n".join(parts["tree"]))
     sources = [_header(index_type), _device_functions(em.used_ops, group.instrs), stage1]
-    launches = [Launch(group.name, min(n_out * chunks, 1 << 20), BLOCK, refs)]
+    launches = [Launch(group.name, max(1, min(n_out * chunks, 1 << 20)), BLOCK, refs)]  # grid 0 is a CUDA error
     if finals:
         sources.append(_final_stage(group, finals, extra2, n_out, chunks, launches))
     return CudaProgram("\n".join(sources), launches, scratch)
@@ -387,7 +387,7 @@ def _final_stage(group, finals, extra2, n_out, chunks, launches) -> str:
         tree.append(_tree(k, combine, f"out{s}[o]", _ctype(ins.dtype)))
         params += [decl, f"{_ctype(ins.dtype)}* __restrict__ out{s}"]
         refs += [ref, ("out", s)]
-    launches.append(Launch(name, min(n_out, 1 << 20), BLOCK, refs))
+    launches.append(Launch(name, max(1, min(n_out, 1 << 20)), BLOCK, refs))
     return Template(template("reduce_final")).substitute(
         name=name, params=", ".join(params), shared="\n".join(shared), outputs=n_out,
         chunks=chunks, init="\n".join(init), accumulate="\n".join(acc), tree="\n".join(tree))

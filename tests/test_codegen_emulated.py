@@ -115,3 +115,23 @@ def test_long_chains_generate_without_recursion_limits():
     for _ in range(1500):  # deeper than Python's default recursion limit
         y = tf.sin(y) * 0.999 + 0.001
     _check([y], rtol=1e-4)
+
+
+def test_empty_tensors():
+    x = tf.tensor(np.zeros((0, 5), np.float32))
+    _check([tf.sum(x, 1), tf.sum(x, 0), x * 2, tf.max(x, 0)])
+    for launch in _plan_of(tf.sum(x, 1)).groups[0].program.launches:
+        assert launch.grid >= 1  # a zero-block launch is an error in CUDA
+
+
+def _plan_of(out):
+    _, _, nodes = structure([out._node()])
+    return build_plan([out._node()], nodes)
+
+
+def test_rank0_and_size1_tensors():
+    s = tf.tensor(np.float32(1.5))
+    v = _t((1,))
+    m = _t((1, 1))
+    _check([s * 2 + 1, tf.exp(s), tf.sum(v), tf.max(m, 1), v + s, tf.reshape(m, ()) * s,
+            tf.grad(lambda t: t * t * 3)(s), tf.grad(lambda t: tf.sum(tf.tanh(t)))(m)])
