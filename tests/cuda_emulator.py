@@ -90,4 +90,4 @@ class EmulatedCudaBackend(GeneratedKernelBackend):
         return kernels
 
     def adopt(self, buf):
-        return np.ascontiguousarray(buf)
+        return np.asarray(buf, order="C")  # not ascontiguousarray: it turns 0-d into 1-d

@@ -135,3 +135,24 @@ def test_rank0_and_size1_tensors():
     m = _t((1, 1))
     _check([s * 2 + 1, tf.exp(s), tf.sum(v), tf.max(m, 1), v + s, tf.reshape(m, ()) * s,
             tf.grad(lambda t: t * t * 3)(s), tf.grad(lambda t: tf.sum(tf.tanh(t)))(m)])
+
+
+try:
+    from hypothesis import HealthCheck, given, settings
+
+    from test_random_graphs import _inputs, _loss_fn, _weights, graphs
+except ImportError:  # pragma: no cover
+    given = None
+
+if given is not None:
+    @settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(graph=graphs())
+    def test_random_graphs_value_and_gradients(graph):
+        """Random graphs (the generator of test_random_graphs.py): the generated kernels of
+        the value-and-gradients plan agree with the numpy backend in float64."""
+        from gpugrad.autodiff import _gradients
+        rng = np.random.default_rng(0)
+        xs = [tf.tensor(x, dtype="float64") for x in _inputs(graph, rng)]
+        f = _loss_fn(graph, _weights(graph, rng))
+        y, grads = _gradients(f, xs, None, "grads", "grads(f)([x1,...], dy)")
+        _check([y, *grads], rtol=1e-9)

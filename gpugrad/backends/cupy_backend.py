@@ -75,7 +75,7 @@ class CupyBackend(GeneratedKernelBackend):
         else:
             return cupy.array(array, dtype=target, order="C")
         if out.dtype != target or not out.flags.c_contiguous:
-            out = cupy.ascontiguousarray(out, dtype=target)
+            out = cupy.array(out, dtype=target, order="C")  # ascontiguousarray would make 0-d 1-d
         return out
 
     def adopt(self, buf):
