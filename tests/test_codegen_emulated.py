@@ -2,6 +2,8 @@
 backend: index maps, broadcasts, slices, pads, reductions in one and two stages, siblings."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -145,7 +147,8 @@ except ImportError:  # pragma: no cover
     given = None
 
 if given is not None:
-    @settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck))
+    @settings(max_examples=int(os.environ.get("GPUGRAD_EMULATED_EXAMPLES", "10")), deadline=None,
+              suppress_health_check=list(HealthCheck))
     @given(graph=graphs())
     def test_random_graphs_value_and_gradients(graph):
         """Random graphs (the generator of test_random_graphs.py): the generated kernels of
