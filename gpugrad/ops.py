@@ -191,17 +191,23 @@ def random_uniform(shape: Sequence[int], minval: float = 0.0, maxval: float = 1.
 
 def broadcast_shapes(op: str, *shapes: tuple) -> tuple:
     rank = builtins.max(len(s) for s in shapes)
+    padded = [(1,) * (rank - len(s)) + tuple(s) for s in shapes]
     out = []
-    for axis in range(rank):
-        dims = {s[axis - rank + len(s)] for s in shapes if axis - rank + len(s) >= 0}
-        dims.discard(1)
-        if len(dims) > 1:
+    for axis, dims in enumerate(zip(*padded)):
+        size = 1
+        for d in dims:
+            if d != 1:
+                if size != 1 and d != size:
+                    size = -1
+                    break
+                size = d
+        if size == -1:
             raise ValueError(
                 f"Operands could not be broadcast together with shapes "
                 f"{' and '.join(shape_str(s) for s in shapes)}. ({op}: shapes "
                 f"{' and '.join(str(list(s)) for s in shapes)} differ at axis {axis - rank}, "
                 "where each must be equal or 1; reshape or expand_dims one of them.)")
-        out.append(dims.pop() if dims else 1)
+        out.append(size)
     return tuple(out)
 
 
@@ -263,8 +269,15 @@ def _operands(op: str, args: tuple) -> tuple[list[Tensor], str]:
     shape = out[0].shape
     if any(t.shape != shape for t in out):
         shape = broadcast_shapes(op, *(t.shape for t in out))
-        out = [t if t.shape == shape else broadcast_to(t, shape) for t in out]
+        out = [t if t.shape == shape else _broadcast(t, shape) for t in out]
     return out, dtype
+
+
+def _broadcast(x: Tensor, shape: tuple) -> Tensor:
+    """x to a shape it is known to broadcast to (checked by broadcast_shapes)."""
+    if x.op == "const" and x.buf is None:
+        return T.const(x.arg, shape, x.dtype)
+    return T.expand(T.reshape(x, (1,) * (len(shape) - len(x.shape)) + x.shape), shape)
 
 
 def _elementwise(op: str, *args) -> Tensor:
