@@ -11,7 +11,7 @@ import gpugrad as tf
 from gpugrad.backends import current
 from gpugrad.schedule import build_plan, structure
 
-from cuda_emulator import EmulatedCudaBackend, compiler_available
+from gpugrad.backends.emulated import EmulatedCudaBackend, compiler_available
 
 pytestmark = pytest.mark.skipif(not compiler_available(), reason="g++ is not installed")
 rng = np.random.default_rng(7)

@@ -14,7 +14,7 @@ from gpugrad.cuda_check import compile_all, nvcc_path, nvrtc_available, nvrtc_co
 from gpugrad.optim_codegen import generate, load_rule, numpy_update
 from gpugrad.optimizers import EPSILON
 
-from cuda_emulator import compiler_available
+from gpugrad.backends.emulated import compiler_available
 
 EPS = EPSILON
 
@@ -476,7 +476,7 @@ def emulated(monkeypatch):
     """The generated CUDA (plans and update kernels) as the current backend, run on the CPU."""
     if not compiler_available():
         pytest.skip("g++ is not installed")
-    from optim_emulator import EmulatedUpdateBackend
+    from gpugrad.backends.emulated_optim import EmulatedUpdateBackend
     emu = EmulatedUpdateBackend()
     previous = tf.get_backend()
     tf.set_backend("numpy")
@@ -558,7 +558,7 @@ def test_cupy_run_update_plumbing_through_the_emulator():
     import ctypes
     from types import SimpleNamespace
 
-    from cuda_emulator import _build
+    from gpugrad.backends.emulated import _build
     from gpugrad.backends.cupy_backend import CupyBackend
 
     class DeviceArray:   # what run_update reads of a cupy.ndarray

@@ -1,6 +1,6 @@
 """Runs the generated multi-tensor update kernels (gpugrad/optim_codegen.py) on the CPU.
 
-A sibling of cuda_emulator.py, whose shim and build cache it reuses: the kernel is compiled as
+A sibling of emulated.py, whose shim and build cache it reuses: the kernel is compiled as
 C++ and run block by block with one thread per block. The kernel reads its tensors through a
 table of pointers, which here are host addresses of numpy arrays, and takes scalars by value,
 so its arguments are typed with ctypes rather than passed as arrays."""
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ctypes
 
-from cuda_emulator import EmulatedCudaBackend, _build
+from gpugrad.backends.emulated import EmulatedCudaBackend, _build
 
 _SCALAR = {"float32": ctypes.c_float, "float64": ctypes.c_double}
 
