@@ -19,6 +19,12 @@ from .snippets import snippet, template
 BLOCK = 256
 TARGET_BLOCKS = 2048        # enough blocks to fill an H100/H200 several times over
 MIN_CHUNK = 4096            # elements per block below which a second stage is not worth it
+ELEMENTWISE_GRID = TARGET_BLOCKS * 4
+REDUCTION_GRID = 1 << 20
+# The largest step any grid-stride loop of a generated kernel takes: blocks x threads of an
+# elementwise launch, the block count of a reduction's loop over its (output, chunk) pairs.
+MAX_STRIDE = max(ELEMENTWISE_GRID * BLOCK, REDUCTION_GRID, BLOCK)
+INT32_MAX = 2**31 - 1
 
 
 class Launch:
@@ -241,10 +247,26 @@ def generate(group) -> CudaProgram:
     if group.kind == "matmul":
         raise ValueError("matmul groups run on cuBLAS (cupy.matmul); they have no generated source")
     total = math.prod(group.shape)
-    index_type = "int" if total < 2**31 - 2 * BLOCK * TARGET_BLOCKS else "long long"
+    index_type = index_type_for(group_extents(group))
     if group.kind == "elementwise":
         return _elementwise(group, total, index_type)
     return _reduction(group, index_type)
+
+
+def group_extents(group) -> list[int]:
+    """Element counts of every index space a group's kernels address: its iteration space,
+    each buffer it loads or stores, and a stage-1 scratch (at most the iteration space)."""
+    return [math.prod(group.shape)] + [math.prod(ins.shape) for ins in group.instrs]
+
+
+def index_type_for(extents: Sequence[int]) -> str:
+    """32-bit indices where no index value a kernel forms can pass INT32_MAX, 64-bit otherwise.
+
+    Every index a kernel holds is below the largest extent E it addresses, except in two
+    places: a grid-stride loop's index after its last step (below E + MAX_STRIDE) and a
+    reduction chunk's end before clamping (below 2E). So E <= (INT32_MAX - MAX_STRIDE) / 2
+    keeps all of them representable; the loop exits before anything wraps."""
+    return "int" if 2 * max(extents, default=0) + MAX_STRIDE <= INT32_MAX else "long long"
 
 
 def _elementwise(group, total: int, index_type: str) -> CudaProgram:
@@ -259,7 +281,7 @@ def _elementwise(group, total: int, index_type: str) -> CudaProgram:
     body = Template(template("elementwise")).substitute(
         name=group.name, params=params, size=total, body="\n".join(em.lines), stores="\n".join(stores))
     source = "\n".join((_header(index_type), _device_functions(em.used_ops, group.instrs), body))
-    grid = max(1, min(-(-total // BLOCK), TARGET_BLOCKS * 4))
+    grid = max(1, min(-(-total // BLOCK), ELEMENTWISE_GRID))
     return CudaProgram(source, [Launch(group.name, grid, BLOCK, refs)], [])
 
 
@@ -296,8 +318,9 @@ def _reduction(group, index_type: str) -> CudaProgram:
 
     em = _Emitter(group.instrs, indent="      ")
     imap = _iteration_map(em, shape, axes, kept, red, n_red)
-    inner = ["init", "accumulate", "tree", "shared"]
+    inner = ["init", "accumulate", "tree"]
     parts = {k: [] for k in inner}
+    shared = _SharedArrays()
     stores = []
     for i, s in siblings:
         v = em.value(i, imap)
@@ -310,34 +333,32 @@ def _reduction(group, index_type: str) -> CudaProgram:
         acc_t = _ctype(src.dtype)
         v = em.value(ins.srcs[0], imap)
         if ins.op == "argmax":
-            parts["shared"].append(f"  __shared__ {acc_t} sh{k}[{BLOCK}];\n  __shared__ idx_t si{k}[{BLOCK}];")
             parts["init"].append(f"    {acc_t} acc{k} = {_identity('max', src.dtype)}; idx_t arg{k} = 0;")
             parts["accumulate"].append(
                 f"      if (argmax_wins(acc{k}, arg{k}, {v}, r)) {{ acc{k} = {v}; arg{k} = r; }}")
-            parts["tree"].append(_tree_arg(k, f"out{s}[o]"))
+            parts["tree"].append(_tree_arg(k, shared.of(acc_t), shared.of("idx_t"), f"out{s}[o]"))
             out_slots.append((s, ins.dtype))
             continue
         combine = _COMBINE[ins.op]
-        parts["shared"].append(f"  __shared__ {acc_t} sh{k}[{BLOCK}];")
         parts["init"].append(f"    {acc_t} acc{k} = {_identity(ins.op, src.dtype)};")
         parts["accumulate"].append(f"      acc{k} = {combine.format(a=f'acc{k}', b=v)};")
         if chunks == 1:
-            parts["tree"].append(_tree(k, combine, f"out{s}[o]", _ctype(ins.dtype)))
+            parts["tree"].append(_tree(k, shared.of(acc_t), combine, f"out{s}[o]", _ctype(ins.dtype)))
             out_slots.append((s, ins.dtype))
         else:
-            parts["tree"].append(_tree(k, combine, f"part{k}[b]", acc_t))
+            parts["tree"].append(_tree(k, shared.of(acc_t), combine, f"part{k}[b]", acc_t))
             scratch.append((n_out * chunks, src.dtype))
             extra1.append((f"{acc_t}* __restrict__ part{k}", ("scratch", len(scratch) - 1)))
             extra2.append((f"const {acc_t}* __restrict__ part{k}", ("scratch", len(scratch) - 1)))
             finals.append((k, ins, s, acc_t, combine))
     params, refs = _params(group, group.instrs, out_slots, extra1)
     stage1 = Template(template("reduce")).substitute(
-        name=group.name, params=params, shared="\n".join(parts["shared"]), blocks=n_out * chunks,
+        name=group.name, params=params, shared=shared.declarations(), blocks=n_out * chunks,
         chunks=chunks, chunk=chunk, reduced=n_red, init="\n".join(parts["init"]),
         body="\n".join(em.lines), accumulate="\n".join(parts["accumulate"]),
         stores="\n".join(stores), tree="\n".join(parts["tree"]))
     sources = [_header(index_type), _device_functions(em.used_ops, group.instrs), stage1]
-    launches = [Launch(group.name, max(1, min(n_out * chunks, 1 << 20)), BLOCK, refs)]  # grid 0 is a CUDA error
+    launches = [Launch(group.name, max(1, min(n_out * chunks, REDUCTION_GRID)), BLOCK, refs)]  # grid 0 is a CUDA error
     if finals:
         sources.append(_final_stage(group, finals, extra2, n_out, chunks, launches))
     return CudaProgram("\n".join(sources), launches, scratch)
@@ -358,36 +379,58 @@ def _iteration_map(em, shape, axes, kept, red, n_red):
     return ("coords", tuple(coords))
 
 
-def _tree(k: int, combine: str, dest: str, out_t: str) -> str:
-    merge = combine.format(a=f"sh{k}[threadIdx.x]", b=f"sh{k}[threadIdx.x + s]")
-    return (f"    sh{k}[threadIdx.x] = acc{k};\n    __syncthreads();\n"
+class _SharedArrays:
+    """One __shared__ array per accumulator C type, reused by a group's reductions in turn.
+
+    Each reduction's tree ends in a barrier, and after it only thread 0 reads element 0, so
+    the next tree may overwrite the array at once. Shared memory per block is therefore
+    BLOCK x (the sizes of the distinct accumulator types), at most a few KiB, however many
+    reductions a group fuses (one array per reduction overflowed the 48 KiB static limit at
+    25 float64 reductions)."""
+
+    def __init__(self):
+        self.arrays: dict[str, str] = {}
+
+    def of(self, ctype: str) -> str:
+        name = self.arrays.get(ctype)
+        if name is None:
+            name = self.arrays[ctype] = f"gg_sh_{ctype.replace(' ', '_')}"
+        return name
+
+    def declarations(self) -> str:
+        return "\n".join(f"  __shared__ {t} {name}[{BLOCK}];" for t, name in self.arrays.items())
+
+
+def _tree(k: int, sh: str, combine: str, dest: str, out_t: str) -> str:
+    merge = combine.format(a=f"{sh}[threadIdx.x]", b=f"{sh}[threadIdx.x + s]")
+    return (f"    {sh}[threadIdx.x] = acc{k};\n    __syncthreads();\n"
             f"    for (int s = blockDim.x / 2; s > 0; s >>= 1) {{\n"
-            f"      if (threadIdx.x < s) sh{k}[threadIdx.x] = {merge};\n"
+            f"      if (threadIdx.x < s) {sh}[threadIdx.x] = {merge};\n"
             f"      __syncthreads();\n    }}\n"
-            f"    if (threadIdx.x == 0) {dest} = ({out_t})sh{k}[0];")
+            f"    if (threadIdx.x == 0) {dest} = ({out_t}){sh}[0];")
 
 
-def _tree_arg(k: int, dest: str) -> str:
-    a, b = f"sh{k}[threadIdx.x]", f"sh{k}[threadIdx.x + s]"
-    ia, ib = f"si{k}[threadIdx.x]", f"si{k}[threadIdx.x + s]"
-    return (f"    sh{k}[threadIdx.x] = acc{k}; si{k}[threadIdx.x] = arg{k};\n    __syncthreads();\n"
+def _tree_arg(k: int, sh: str, si: str, dest: str) -> str:
+    a, b = f"{sh}[threadIdx.x]", f"{sh}[threadIdx.x + s]"
+    ia, ib = f"{si}[threadIdx.x]", f"{si}[threadIdx.x + s]"
+    return (f"    {a} = acc{k}; {ia} = arg{k};\n    __syncthreads();\n"
             f"    for (int s = blockDim.x / 2; s > 0; s >>= 1) {{\n"
             f"      if (threadIdx.x < s && argmax_wins({a}, {ia}, {b}, {ib})) {{ {a} = {b}; {ia} = {ib}; }}\n"
             f"      __syncthreads();\n    }}\n"
-            f"    if (threadIdx.x == 0) {dest} = (int)si{k}[0];")
+            f"    if (threadIdx.x == 0) {dest} = (int){si}[0];")
 
 
 def _final_stage(group, finals, extra2, n_out, chunks, launches) -> str:
     name = f"{group.name}_final"
-    shared, init, acc, tree, params, refs = [], [], [], [], [], []
+    shared = _SharedArrays()
+    init, acc, tree, params, refs = [], [], [], [], []
     for (k, ins, s, acc_t, combine), (decl, ref) in zip(finals, extra2):
-        shared.append(f"  __shared__ {acc_t} sh{k}[{BLOCK}];")
         init.append(f"    {acc_t} acc{k} = {_identity(ins.op, ins.dtype)};")
         acc.append(f"      acc{k} = {combine.format(a=f'acc{k}', b=f'part{k}[o * {chunks} + r]')};")
-        tree.append(_tree(k, combine, f"out{s}[o]", _ctype(ins.dtype)))
+        tree.append(_tree(k, shared.of(acc_t), combine, f"out{s}[o]", _ctype(ins.dtype)))
         params += [decl, f"{_ctype(ins.dtype)}* __restrict__ out{s}"]
         refs += [ref, ("out", s)]
-    launches.append(Launch(name, max(1, min(n_out, 1 << 20)), BLOCK, refs))
+    launches.append(Launch(name, max(1, min(n_out, REDUCTION_GRID)), BLOCK, refs))
     return Template(template("reduce_final")).substitute(
-        name=name, params=", ".join(params), shared="\n".join(shared), outputs=n_out,
+        name=name, params=", ".join(params), shared=shared.declarations(), outputs=n_out,
         chunks=chunks, init="\n".join(init), accumulate="\n".join(acc), tree="\n".join(tree))

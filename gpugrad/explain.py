@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
+from . import nvrtc
 
 
 def _slot_name(plan, slot: int, names: dict) -> str:
@@ -23,10 +24,32 @@ def format_plan(plan, names: dict | None = None, source: bool = True) -> str:
         lines.append(f"  reads:  {', '.join(_slot_name(plan, s, names) for s in g.inputs) or '(nothing)'}")
         lines.append(f"  writes: {', '.join(_slot_name(plan, s, names) for _, s in g.outputs)}")
         lines.append(f"  ops:    {', '.join(ops)}")
+        if g.kind != "matmul":
+            lines.extend(f"  kernel: {r}" for r in kernel_resources(g))
         if source:
             lines.append("  source:")
             lines.extend("    " + ln for ln in g.source.splitlines())
     return "\n".join(lines)
+
+
+def kernel_resources(group, arch: str | None = None) -> list[str]:
+    """Registers, shared and stack bytes of each kernel of a group, as ptxas reports them for
+    the GPU in use (or sm_90 without one); compiled once per group and architecture."""
+    if arch is None:
+        from .backends import current
+        arch = getattr(current(), "arch", "sm_90")
+    cached = group.cache.get(("resources", arch))
+    if cached is None:
+        if not nvrtc.available():
+            return ["registers and shared memory unknown: NVRTC is not installed"]
+        try:
+            found = nvrtc.compile_source(group.program.source, arch).resources
+            cached = [str(found[k]) if k in found else f"{k}: not in the ptxas report"
+                      for k in (launch.kernel for launch in group.program.launches)]
+        except nvrtc.KernelCompileError as exc:
+            cached = [f"does not compile: {str(exc).splitlines()[0]}"]
+        group.cache[("resources", arch)] = cached
+    return cached
 
 
 class Explanation:

@@ -45,7 +45,9 @@ def snippet(name: str) -> str:
 
 @functools.lru_cache(maxsize=None)
 def template(name: str) -> str:
-    return (kernels_dir() / "templates" / f"{name}.cu").read_text()
+    """A kernel template, headed by a marker naming its file: compile errors, resource
+    reports and the emulator's checker trace generated code back to it."""
+    return f"// kernels/templates/{name}.cu\n" + (kernels_dir() / "templates" / f"{name}.cu").read_text()
 
 
 def _rsqrt(x):

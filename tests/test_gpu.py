@@ -143,3 +143,44 @@ def test_compile_error_names_kernel_and_snippet(gpu, monkeypatch):
     with pytest.raises(KernelCompileError, match="kernels/elementwise/log1p.cu"):
         tf.log1p(tf.tensor(np.full((7, 3), 1.5))).numpy()
     assert tf.sum(tf.tensor([1.0, 2.0])).item() == 3.0
+
+
+def test_float32_subnormals_match_numpy(gpu):
+    """gpugrad compiles with --ftz=false (CuPy's own compile would flush them to zero)."""
+    xs = np.array([1e-20, 3e-20, -2e-20, 5e-39], np.float32)
+    results = {}
+    for backend in ("numpy", "cupy"):
+        tf.set_backend(backend)
+        x = tf.tensor(xs)
+        results[backend] = [(x * x).numpy(), (x * 0.5).numpy(), tf.sum(x * x).numpy()]
+    tf.set_backend("cupy")
+    assert np.all(results["numpy"][0][:3] != 0)          # really subnormal, not zero
+    for a, b in zip(results["numpy"], results["cupy"]):
+        np.testing.assert_array_equal(b, a)
+
+
+def test_cubins_are_cached_on_disk_and_reused(gpu, tmp_path, monkeypatch):
+    from gpugrad import nvrtc
+    from gpugrad.backends.cupy_backend import CupyBackend
+    from gpugrad.schedule import build_plan, structure
+    monkeypatch.setenv("GPUGRAD_CACHE_DIR", str(tmp_path))
+    x = tf.tensor(rng.uniform(-1, 1, (37, 5)).astype(np.float32))
+    out = tf.sum(tf.exp(x) * 1.25, 1)
+    nodes_out = [out._node()]
+    _, leaves, nodes = structure(nodes_out)
+    inputs = [leaf.buf for leaf in leaves]
+    first = CupyBackend().run(build_plan(nodes_out, nodes), inputs)[0].get()
+    assert list(tmp_path.glob("*.cubin")), "the first run should leave its cubin on disk"
+
+    def no_compile(*args, **kwargs):
+        raise AssertionError("a warm disk cache must not compile again")
+    monkeypatch.setattr(nvrtc, "compile_source", no_compile)
+    again = CupyBackend().run(build_plan(nodes_out, nodes), inputs)[0].get()
+    np.testing.assert_array_equal(again, first)
+
+
+def test_kernel_resources_are_reported_on_the_device(gpu):
+    x = tf.variable(tf.tensor(rng.uniform(-1, 1, 1000).astype(np.float32)))
+    text = tf.explain(lambda: tf.sum(tf.exp(x))).summary()
+    assert "registers" in text and "sm_" in text
+    x.dispose()

@@ -1,14 +1,20 @@
 """The CuPy backend: tensors in device memory; each plan group runs as its generated kernel
-(compiled once with NVRTC through cupy.RawModule, launched as a RawKernel, the cheapest
-launch path from Python); matmuls go to cuBLAS through cupy.matmul."""
+(compiled by gpugrad.nvrtc to a cubin for the device's architecture, cached on disk, loaded
+with cupy.RawModule and launched as a RawKernel, the cheapest launch path from Python);
+matmuls go to cuBLAS through cupy.matmul."""
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 import threading
+from pathlib import Path
 
-from .. import dtypes
+from .. import dtypes, nvrtc
+from ..nvrtc import KernelCompileError
 from .generated import GeneratedKernelBackend
+
+__all__ = ["CupyBackend", "KernelCompileError", "cupy_unavailable_reason", "kernel_cache_dir"]
 
 
 def cupy_unavailable_reason() -> str:
@@ -25,35 +31,46 @@ def cupy_unavailable_reason() -> str:
     return ""
 
 
-def _usable_cache_dir() -> None:
-    """CuPy caches compiled kernels under ~/.cupy; where home is read-only, use a temp dir."""
-    if "CUPY_CACHE_DIR" in os.environ:
-        return
-    home = os.path.expanduser("~/.cupy")
+def _writable(folder: Path) -> bool:
     try:
-        os.makedirs(home, exist_ok=True)
-        probe = os.path.join(home, ".gpugrad_write_probe")
-        with open(probe, "w"):
-            pass
-        os.remove(probe)
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".probe{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+        return True
     except OSError:
+        return False
+
+
+def kernel_cache_dir() -> Path:
+    """Where compiled cubins are kept: $GPUGRAD_CACHE_DIR, else ~/.cache/gpugrad/kernels,
+    else (read-only home) a folder under the temp dir."""
+    env = os.environ.get("GPUGRAD_CACHE_DIR")
+    if env:
+        return Path(env)
+    home = Path(os.path.expanduser("~/.cache/gpugrad/kernels"))
+    return home if _writable(home) else Path(tempfile.gettempdir()) / "gpugrad-kernels"
+
+
+def _usable_cupy_cache_dir() -> None:
+    """CuPy still compiles its own kernels (reductions inside cupy.matmul's helpers, say)
+    under ~/.cupy; where home is read-only, point it at a temp dir."""
+    if "CUPY_CACHE_DIR" not in os.environ and not _writable(Path(os.path.expanduser("~/.cupy"))):
         os.environ["CUPY_CACHE_DIR"] = os.path.join(tempfile.gettempdir(), "gpugrad-cupy-cache")
-
-
-class KernelCompileError(RuntimeError):
-    pass
 
 
 class CupyBackend(GeneratedKernelBackend):
     name = "cupy"
 
     def __init__(self):
-        _usable_cache_dir()
+        _usable_cupy_cache_dir()
         import cupy
         self.cupy = cupy
         self.xp = cupy
-        self._modules: dict[str, object] = {}   # source -> RawModule, across plans
+        self._modules: dict[str, dict] = {}    # source -> {kernel: RawKernel}, across plans
         self._lock = threading.Lock()
+        self.arch = f"sm_{cupy.cuda.Device().compute_capability}"   # e.g. sm_90 on an H100/H200
+        self.resources: dict[str, object] = {}  # kernel name -> nvrtc.KernelResources
 
     def device(self) -> str:
         cupy = self.cupy
@@ -124,19 +141,29 @@ class CupyBackend(GeneratedKernelBackend):
                (cached[1], np.int32(len(sizes)), np.int64(total), *program.scalar_args(scalars)))
 
     def _functions(self, program) -> dict:
-        """{kernel name: RawKernel}; RawModule compiles at the first get_function."""
-        cupy = self.cupy
-        try:
-            module = cupy.RawModule(code=program.source, options=("--std=c++14",))
-            return {launch.kernel: module.get_function(launch.kernel) for launch in program.launches}
-        except cupy.cuda.compiler.CompileException as exc:
-            origins = sorted({ln.strip()[3:] for ln in program.source.splitlines()
-                              if ln.strip().startswith("// kernels/")})
-            names = ", ".join(launch.kernel for launch in program.launches)
-            raise KernelCompileError(
-                f"Generated kernel {names} failed to compile. It is built from "
-                f"{', '.join(origins) or 'the kernels/templates'} and kernels/templates/. "
-                f"Compiler log:\n{exc}") from exc
+        """{kernel name: RawKernel}: the cubin from the disk cache, or compiled now."""
+        path, log = self._cubin(program.source)
+        self.resources.update(nvrtc.parse_resources(log, self.arch))
+        module = self.cupy.RawModule(path=str(path))
+        return {launch.kernel: module.get_function(launch.kernel) for launch in program.launches}
+
+    def _cubin(self, source: str) -> tuple[Path, str]:
+        """(path of the cubin, compile log). Keyed by everything that changes the binary:
+        the source, the options, the architecture and NVRTC's version."""
+        key = hashlib.sha256("\0".join((source, *nvrtc.OPTIONS, self.arch, nvrtc.version()))
+                             .encode()).hexdigest()[:32]
+        folder = kernel_cache_dir()
+        path, log_path = folder / f"{key}.{self.arch}.cubin", folder / f"{key}.{self.arch}.log"
+        if path.exists() and log_path.exists():
+            return path, log_path.read_text()
+        compiled = nvrtc.compile_source(source, self.arch)
+        folder.mkdir(parents=True, exist_ok=True)
+        # write then rename: another process may be loading the same cubin
+        for target, data in ((log_path, compiled.log.encode()), (path, compiled.binary)):
+            tmp = target.with_suffix(target.suffix + f".{os.getpid()}.tmp")
+            tmp.write_bytes(data)
+            os.replace(tmp, target)
+        return path, compiled.log
 
 
 def _prod(shape) -> int:
