@@ -39,7 +39,7 @@ def test_bench_writes_json_with_gpugrad_and_baseline_rows(tmp_path, capsys):
     for row in result["rows"]:
         assert row["time_us"] > 0 and row["first_call_ms"] > 0
     table = capsys.readouterr().out
-    assert "copy floor" in table and "gpugrad/this" in table
+    assert "copy GB/s" in table and "x floor" in table and "gpugrad/this" in table
 
 
 def test_bench_elementwise_and_plot(tmp_path):

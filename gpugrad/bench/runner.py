@@ -1,12 +1,17 @@
-"""Runs the workloads at each size, measures gpugrad and the baselines in the same run, and
-reports time per call, achieved bandwidth, the ratio to the copy floor and to each baseline."""
+"""Runs the workloads at each size and measures gpugrad, the baselines and a device copy of
+the same bytes in the same rounds; reports per call the median time with its spread
+(p10-p90), achieved bandwidth, the ratio to that copy (the floor) and to each baseline."""
 from __future__ import annotations
 
 import argparse
 import datetime
+import itertools
 import json
+import math
 import platform
 import sys
+import textwrap
+import time
 from typing import Sequence
 
 import numpy as np
@@ -14,16 +19,21 @@ import numpy as np
 from . import timing
 from . import workloads as W
 
-
-def _progress(done: int, total: int, label: str) -> None:
-    if not sys.stderr.isatty():
-        return
-    width = 30
-    filled = int(width * done / max(total, 1))
-    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {label[:40]:<40}")
-    sys.stderr.flush()
-    if done == total:
-        sys.stderr.write("\n")
+WORKLOADS = {  # name -> what it measures (shown by --help)
+    "seed": "variable_grads(lambda: sum((p + r*r) * (q + r)), [p, q]): the value and two "
+            "gradients; floor 5n elements moved",
+    "chain": "variable_grads of sum(exp(-tanh(sigmoid(x*w + b)*x - b)**2) * w) for w, b: a "
+             "deep elementwise chain; floor 5n elements",
+    "sum": "tf.sum of n elements to a scalar (two-stage reduction); floor n elements read",
+    "matmul": "a sqrt(n) x sqrt(n) float matmul; reported in TFLOP/s, no floor",
+    "elementwise": "every elementwise primitive, forward (x -> y) and backward (x, dy -> dx), "
+                   "named op:fwd / op:bwd",
+    "train": "one Adam step of an MLP (relu, softmax cross-entropy) at batch 64, 256-256-256 "
+             "and batch 4096, 1024-4096-1024; fixed shapes, --sizes does not apply",
+}
+COPY = "copy"          # the contender that is the floor
+MAX_INPUT_SETS = 16    # input sets kept to defeat the cache (see _input_sets)
+DEFAULT_L2_BYTES = 50 * 2 ** 20  # H100's L2, where the device does not say
 
 
 def _workloads(names: Sequence[str], n: int, dtype: str, compare: set):
@@ -43,135 +53,270 @@ def _workloads(names: Sequence[str], n: int, dtype: str, compare: set):
             for op in W.ELEMENTWISE:
                 yield lambda op=op: W.elementwise(op, n, dtype, False)
                 yield lambda op=op: W.elementwise(op, n, dtype, True)
-        else:
-            raise SystemExit(f"unknown workload {name!r}: choose from seed, chain, sum, matmul, "
-                             "elementwise, train")
+
+
+def check_workloads(names: Sequence[str]) -> None:
+    unknown = [w for w in names if w not in WORKLOADS]
+    if unknown:
+        raise SystemExit(f"unknown workload {unknown[0]!r}: choose from {', '.join(WORKLOADS)}")
+
+
+def cache_bytes(backend) -> int:
+    """The cache that repeated calls must not be served from: the GPU's L2. On the CPU, 0 (no
+    rotation; its caches are not modelled)."""
+    if backend.name != "cupy":
+        return 0
+    try:
+        import cupy
+        props = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)
+        return int(props.get("l2CacheSize") or DEFAULT_L2_BYTES)
+    except Exception:  # noqa: BLE001 - a driver that cannot say: assume an H100-sized L2
+        return DEFAULT_L2_BYTES
+
+
+def _input_sets(working_set: int, cache: int) -> int:
+    """How many copies of a workload's inputs to cycle through so that a call finds its inputs
+    out of cache: enough to cover twice the cache, at most MAX_INPUT_SETS. Below about
+    2 * cache / MAX_INPUT_SETS bytes (6 MB on a 50 MB L2) some reuse remains; such calls take
+    a few microseconds of kernel time and are launch-bound anyway."""
+    if cache <= 0 or working_set >= 2 * cache:
+        return 1
+    return min(MAX_INPUT_SETS, math.ceil(2 * cache / max(working_set, 1)))
+
+
+def _rotating(fns: list):
+    if len(fns) == 1:
+        return fns[0]
+    turn = itertools.cycle(fns)
+    return lambda: next(turn)()
+
+
+def _timer(impl: str, device: str) -> str:
+    """Which clock times impl: CUDA events on the stream its work goes to; the host clock for
+    JAX, whose calls block until ready and whose streams are not CuPy's."""
+    if device != "cupy":
+        return "cpu"
+    if impl.startswith("torch"):
+        return "torch-cuda"
+    return "cpu" if impl.startswith("jax") else "cupy"
+
+
+class _Progress:
+    """One line per finished workload on stderr, whether or not it is a terminal (so CI logs
+    and redirected runs show it), with a rough estimate of the time left."""
+
+    def __init__(self, total: int):
+        self.total, self.done, self.start = total, 0, time.perf_counter()
+
+    def step(self, label: str) -> None:
+        self.done += 1
+        elapsed = time.perf_counter() - self.start
+        left = elapsed / self.done * (self.total - self.done)
+        sys.stderr.write(f"gpugrad bench [{self.done}/{self.total}] {label}: {elapsed:.1f} s elapsed, "
+                         f"about {left:.1f} s left\n")
+        sys.stderr.flush()
 
 
 def run(sizes: Sequence[int], names: Sequence[str], dtype: str = "float32", compare: Sequence[str] = (),
-        budget_s: float = 0.2) -> dict:
+        budget_s: float = 0.2, cache: int | None = None) -> dict:
+    """cache: bytes of cache to defeat by rotating input sets; None asks the device."""
     import gpugrad as tf
     from gpugrad import autodiff, engine
     from gpugrad.backends import current
 
+    check_workloads(names)
     backend = current()
     device = "cupy" if backend.name == "cupy" else "cpu"
+    cache = cache_bytes(backend) if cache is None else cache
     compare = set(compare)
-    rows, floors = [], {}
     jobs = [(n, make) for n in sizes for make in _workloads([w for w in names if w != "train"], n, dtype, compare)]
     if "train" in names:
         jobs += [(None, make) for make in _workloads(["train"], 0, dtype, compare)]
-    for k, (n, make) in enumerate(jobs):
-        if n is None:  # a training step: its own size, floor measured for it below
-            work = make()
-            n = work.size
-            make = (lambda w=work: w)
-        if n not in floors:
-            copy = W.copy_floor(n, dtype)
-            t = timing.steady_state(copy, device, budget_s)
-            floors[n] = 2 * n * np.dtype(dtype).itemsize / t
+    progress, rows = _Progress(len(jobs)), []
+    for n, make in jobs:
         engine.plans.clear()
         autodiff._fast_plans.clear()
         work = make()
-        _progress(k, len(jobs), f"{work.name} n={n}")
+        n = work.size if n is None else n
+        sets = _input_sets(work.bytes, cache)
+        works = [work] + [make() for _ in range(sets - 1)]
         first = timing.first_call(work.run, device)
-        floor_t = work.bytes / floors[n]
-        contenders, firsts, errors = {"gpugrad": (work.run, device)}, {"gpugrad": first}, {}
-        for impl, fn in work.baselines.items():
+        # The floor: a device copy moving the workload's bytes (half read, half written).
+        item = np.dtype(work.dtype).itemsize
+        copy = _rotating([W.copy_floor(max(1, work.bytes // (2 * item)), work.dtype) for _ in range(sets)])
+        contenders = {"gpugrad": (_rotating([w.run for w in works]), device), COPY: (copy, device)}
+        firsts, errors = {"gpugrad": first}, {}
+        for impl in work.baselines:
             if impl == "numpy" and backend.name != "numpy":
                 continue
-            dev = device if not impl.startswith("torch") else ("torch-cuda" if device == "cupy" else "cpu")
+            fn, clock = _rotating([w.baselines[impl] for w in works]), _timer(impl, device)
             try:
-                firsts[impl] = timing.first_call(fn, dev)
-                contenders[impl] = (fn, dev)
+                firsts[impl] = timing.first_call(work.baselines[impl], clock)
+                contenders[impl] = (fn, clock)
             except Exception as exc:  # noqa: BLE001 - a baseline that fails is reported, not fatal
                 errors[impl] = f"{type(exc).__name__}: {exc}"[:200]
-        times = timing.side_by_side(contenders, budget_s)
-        for impl, t in times.items():
-            row = {"workload": work.name, "size": n, "dtype": dtype, "impl": impl,
-                   "time_us": t * 1e6, "first_call_ms": firsts[impl] * 1e3,
-                   "gbps": work.bytes / t / 1e9,
-                   "x_floor": t / floor_t if not work.flops else None,
-                   "tflops": work.flops / t / 1e12 if work.flops else None}
+        # Warm-up covers every input set, so that no first call is timed.
+        stats = timing.side_by_side(contenders, budget_s, warmup=max(3, sets))
+        floor = stats.pop(COPY)
+        for impl, s in stats.items():
+            t = s.median
+            row = {"workload": work.name, "size": n, "dtype": work.dtype, "impl": impl,
+                   "time_us": t * 1e6, "p10_us": s.p10 * 1e6, "p90_us": s.p90 * 1e6,
+                   "samples": len(s.samples), "batch": s.batch, "input_sets": sets,
+                   "first_call_ms": firsts[impl] * 1e3, "gbps": work.bytes / t / 1e9,
+                   "copy_gbps": work.bytes / floor.median / 1e9,
+                   "x_floor": t / floor.median if not work.flops else None,
+                   "tflops": work.flops / t / 1e12 if work.flops else None,
+                   "samples_s": s.samples}
             if impl != "gpugrad":
-                row["gpugrad_vs_this"] = times["gpugrad"] / t
+                row["gpugrad_vs_this"] = stats["gpugrad"].median / t
             rows.append(row)
         for impl, err in errors.items():
-            rows.append({"workload": work.name, "size": n, "dtype": dtype, "impl": impl, "error": err})
+            rows.append({"workload": work.name, "size": n, "dtype": work.dtype, "impl": impl, "error": err})
         for v in list(tf.variables.registered_variables()):
             v.dispose()
-    _progress(len(jobs), len(jobs), "done")
+        progress.step(f"{work.name} n={n}")
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "backend": backend.name, "device": backend.device(), "python": platform.python_version(),
-        "numpy": np.__version__, "copy_bandwidth_gbps": {str(n): b / 1e9 for n, b in floors.items()},
-        "rows": rows,
+        "numpy": np.__version__, "budget_s": budget_s, "cache_bytes": cache, "rows": rows,
     }
 
 
-def format_table(result: dict) -> str:
+def compare_to(result: dict, saved: dict) -> None:
+    """Adds to each row vs_saved: its median over the same row's (workload, size, dtype, impl)
+    median in a saved run."""
+    before = {(r["workload"], r["size"], r["dtype"], r["impl"]): r["time_us"]
+              for r in saved["rows"] if "error" not in r}
+    for r in result["rows"]:
+        old = before.get((r["workload"], r["size"], r["dtype"], r["impl"]))
+        if "error" not in r and old:
+            r["vs_saved"] = r["time_us"] / old
+
+
+def _spread(r: dict) -> str:
+    return f"{r['p10_us']:.1f}-{r['p90_us']:.1f}" if "p10_us" in r else "-"
+
+
+def format_table(result: dict, saved: str | None = None) -> str:
     lines = [f"gpugrad bench: backend {result['backend']} on {result['device']}, {result['date']}",
-             "copy floor (read+write): " + ", ".join(f"n={n}: {b:.1f} GB/s"
-                                                    for n, b in result["copy_bandwidth_gbps"].items()),
-             f"{'workload':<24}{'size':>10} {'impl':<14}{'us/call':>11}{'GB/s':>9}{'x floor':>9}"
-             f"{'1st call ms':>12}{'gpugrad/this':>14}"]
+             "us/call: median of batches (p10-p90 over n batches); x floor: median / median of a "
+             "device copy of the same bytes, timed in the same rounds"]
+    if saved:
+        lines.append(f"vs saved: this median / the same row's median in {saved} (below 1: faster now)")
+    header = (f"{'workload':<20}{'size':>9} {'impl':<14}{'us/call':>10} {'p10-p90':<17}{'n':>4}{'GB/s':>9}"
+              f"{'copy GB/s':>10}{'x floor':>8}{'1st ms':>9}{'gpugrad/this':>13}")
+    lines.append(header + (f"{'vs saved':>10}" if saved else ""))
     for r in result["rows"]:
         if "error" in r:
-            lines.append(f"{r['workload']:<24}{r['size']:>10} {r['impl']:<14} failed: {r['error']}")
+            lines.append(f"{r['workload']:<20}{r['size']:>9} {r['impl']:<14} failed: {r['error']}")
             continue
         xf = f"{r['x_floor']:.2f}" if r.get("x_floor") is not None else "-"
         ratio = f"{r['gpugrad_vs_this']:.2f}" if "gpugrad_vs_this" in r else ""
-        lines.append(f"{r['workload']:<24}{r['size']:>10} {r['impl']:<14}{r['time_us']:>11.1f}"
-                     f"{r['gbps']:>9.2f}{xf:>9}{r['first_call_ms']:>12.2f}{ratio:>14}")
+        line = (f"{r['workload']:<20}{r['size']:>9} {r['impl']:<14}{r['time_us']:>10.1f} {_spread(r):<17}"
+                f"{r.get('samples', 0):>4}{r['gbps']:>9.2f}{r.get('copy_gbps', 0):>10.2f}{xf:>8}"
+                f"{r['first_call_ms']:>9.2f}{ratio:>13}")
+        if saved:
+            line += f"{r['vs_saved']:>10.2f}" if "vs_saved" in r else f"{'-':>10}"
+        lines.append(line)
+    if result.get("overhead"):
+        lines.append("host overhead of a cached variable_grads call (no-op kernels, outputs "
+                     "preallocated; real driver launches not included), us per call:")
+        for r in result["overhead"]:
+            lines.append(f"  {r['workload']:<8} n={r['size']:<6} {r['overhead_us']:8.1f} us "
+                         f"(p10-p90 {r['p10_us']:.1f}-{r['p90_us']:.1f}, {r['samples']} batches of "
+                         f"{r['batch']}); a real call {r['real_us']:.1f} us")
     return "\n".join(lines)
 
 
-def plot(result: dict, path: str) -> None:
+def _pyplot():
     try:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
         raise SystemExit("--plot needs matplotlib: pip install matplotlib") from None
+    return plt
+
+
+def plot(result: dict, path: str) -> None:
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 5))
     series: dict = {}
     for r in result["rows"]:
         if "error" in r or r["workload"] not in ("seed", "chain", "sum"):
             continue
         series.setdefault(f"{r['workload']} {r['impl']}", []).append((r["size"], r["gbps"]))
+        if r["impl"] == "gpugrad":
+            series.setdefault(f"{r['workload']} copy (floor)", []).append((r["size"], r["copy_gbps"]))
     for label, pts in sorted(series.items()):
         pts.sort()
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=label)
-    floor = sorted((int(n), b) for n, b in result["copy_bandwidth_gbps"].items())
-    ax.plot([f[0] for f in floor], [f[1] for f in floor], "k--", label="copy floor")
+        style = "--" if label.endswith("(floor)") else "-"
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], style, marker="o", label=label)
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.set_xlabel("elements")
-    ax.set_ylabel("achieved GB/s (one-pass bytes / time)")
+    ax.set_ylabel("achieved GB/s (one-pass bytes / median time)")
     ax.set_title(f"gpugrad bench, {result['backend']} on {result['device']}")
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="gpugrad bench", description=__doc__)
+def _parser() -> argparse.ArgumentParser:
+    epilog = "workloads (--workloads, comma-separated):\n" + "\n".join(
+        textwrap.fill(text, 94, initial_indent=f"  {name:<12} ", subsequent_indent=" " * 15)
+        for name, text in WORKLOADS.items())
+    parser = argparse.ArgumentParser(prog="gpugrad bench", description=__doc__, epilog=epilog,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="10,16,20", help="log2 sizes, comma-separated (default 10,16,20)")
-    parser.add_argument("--workloads", default="seed,chain,sum,matmul,elementwise")
+    parser.add_argument("--workloads", default="seed,chain,sum,matmul,elementwise",
+                        help="which to run, comma-separated; listed below (default: all but train)")
     parser.add_argument("--dtype", default="float32", choices=("float32", "float64"))
     parser.add_argument("--compare", default="", help="baselines besides numpy: torch,jax,cupy")
     parser.add_argument("--backend", choices=("numpy", "cupy"))
-    parser.add_argument("--budget", type=float, default=0.2, help="seconds of timing per measurement")
-    parser.add_argument("--json", metavar="FILE")
-    parser.add_argument("--plot", metavar="FILE.png")
-    args = parser.parse_args(argv)
+    parser.add_argument("--budget", type=float, default=0.2,
+                        help="seconds of timing per contender and workload (default 0.2)")
+    parser.add_argument("--cache-mb", type=float, metavar="MB",
+                        help="cache to defeat: workloads smaller than twice this cycle through "
+                             "copies of their inputs (default: the GPU's L2; 0 on the CPU)")
+    parser.add_argument("--overhead", action="store_true",
+                        help="also measure the host overhead of a cached seed and chain "
+                             "variable_grads call at 2^4 (kernels replaced by no-ops)")
+    parser.add_argument("--compare-to", metavar="FILE.json",
+                        help="a saved --json run: print each row's median over the same row's there")
+    parser.add_argument("--json", metavar="FILE", help="write the result, all samples included")
+    parser.add_argument("--plot", metavar="FILE.png", help="plot GB/s against size (needs matplotlib)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    names = [w for w in args.workloads.split(",") if w]
+    check_workloads(names)
+    # Whatever can fail after the run fails now, before minutes of timing are spent.
+    if args.plot:
+        _pyplot()
+    saved = None
+    if args.compare_to:
+        try:
+            with open(args.compare_to) as fh:
+                saved = json.load(fh)
+        except (OSError, ValueError) as exc:
+            raise SystemExit(f"--compare-to {args.compare_to}: {exc}") from None
     if args.backend:
         import gpugrad as tf
         tf.set_backend(args.backend)
     sizes = [1 << int(s) for s in args.sizes.split(",") if s]
-    result = run(sizes, [w for w in args.workloads.split(",") if w], args.dtype,
-                 [c for c in args.compare.split(",") if c], args.budget)
-    print(format_table(result))
+    cache = None if args.cache_mb is None else int(args.cache_mb * 2 ** 20)
+    result = run(sizes, names, args.dtype, [c for c in args.compare.split(",") if c], args.budget, cache)
+    if args.overhead:
+        from . import overhead
+        result["overhead"] = overhead.measure(n=16, dtype=args.dtype, budget_s=args.budget,
+                                              device="cupy" if result["backend"] == "cupy" else "cpu")
+    if saved is not None:
+        compare_to(result, saved)
+    print(format_table(result, args.compare_to))
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(result, fh, indent=1)

@@ -1,9 +1,31 @@
-"""Honest timers: steady-state median per call, warm-up excluded; device events on a GPU."""
+"""Honest timers: per-call times of interleaved batches, warm-up excluded, reported as the
+median with its spread; device events on a GPU."""
 from __future__ import annotations
 
-import statistics
 import time
+from dataclasses import dataclass, field
 from typing import Callable
+
+import numpy as np
+
+
+@dataclass
+class Stats:
+    """Seconds per call: one sample per timed batch of `batch` calls."""
+    samples: list = field(default_factory=list)
+    batch: int = 1
+
+    @property
+    def median(self) -> float:
+        return float(np.median(self.samples))
+
+    @property
+    def p10(self) -> float:
+        return float(np.percentile(self.samples, 10))
+
+    @property
+    def p90(self) -> float:
+        return float(np.percentile(self.samples, 90))
 
 
 def _sync(device: str) -> None:
@@ -15,16 +37,11 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def steady_state(fn: Callable[[], object], device: str, budget_s: float = 0.25,
-                 warmup: int = 3, max_calls: int = 20000) -> float:
-    """Median seconds per call over batches, after warm-up."""
-    return side_by_side({"f": (fn, device)}, budget_s, warmup, max_calls)["f"]
-
-
 def side_by_side(fns: dict, budget_s: float = 0.25, warmup: int = 3,
-                 max_calls: int = 20000) -> dict:
-    """Median seconds per call of each of {name: (fn, device)}, their batches interleaved so
-    that all of them meet the same machine state (caches, allocator, clocks)."""
+                 max_calls: int = 20000, min_rounds: int = 5, max_rounds: int = 50) -> dict:
+    """{name: Stats} for each of {name: (fn, device)}. Their batches run in rounds, one batch
+    of each per round, so that all of them meet the same machine state (caches, allocator,
+    clocks, other processes); each batch is sized to about a tenth of the budget."""
     batches = {}
     for name, (fn, device) in fns.items():
         for _ in range(warmup):
@@ -35,17 +52,20 @@ def side_by_side(fns: dict, budget_s: float = 0.25, warmup: int = 3,
         _sync(device)
         one = max(time.perf_counter() - start, 1e-7)
         batches[name] = int(min(max(1, budget_s / 10 / one), max_calls))
-    samples = {name: [] for name in fns}
+    stats = {name: Stats(batch=batches[name]) for name in fns}
     deadline = time.perf_counter() + budget_s * len(fns)
     rounds = 0
-    while rounds < 5 or (time.perf_counter() < deadline and rounds < 50):
+    while rounds < min_rounds or (time.perf_counter() < deadline and rounds < max_rounds):
         for name, (fn, device) in fns.items():
-            samples[name].append(_timed_batch(fn, batches[name], device) / batches[name])
+            stats[name].samples.append(_timed_batch(fn, batches[name], device) / batches[name])
         rounds += 1
-    return {name: statistics.median(s) for name, s in samples.items()}
+    return stats
 
 
 def _timed_batch(fn, batch: int, device: str) -> float:
+    """Seconds for `batch` calls. On a GPU the clock is a pair of events on the stream the
+    work goes to: the span from the first launch to the end of the last kernel, host gaps
+    included (a launch-bound call is timed by its launches, a memory-bound one by its kernels)."""
     if device == "cupy":
         import cupy
         begin, end = cupy.cuda.Event(), cupy.cuda.Event()
@@ -55,6 +75,15 @@ def _timed_batch(fn, batch: int, device: str) -> float:
         end.record()
         end.synchronize()
         return cupy.cuda.get_elapsed_time(begin, end) / 1e3
+    if device == "torch-cuda":
+        import torch
+        begin, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        begin.record()
+        for _ in range(batch):
+            fn()
+        end.record()
+        end.synchronize()
+        return begin.elapsed_time(end) / 1e3
     start = time.perf_counter()
     for _ in range(batch):
         fn()
