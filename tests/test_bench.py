@@ -139,3 +139,15 @@ def test_help_lists_each_workload_and_what_it_measures(capsys):
     for name, what in runner.WORKLOADS.items():
         assert f"  {name}" in text and what.split(":")[0][:30] in text
     assert "--compare-to" in text and "--overhead" in text
+
+
+def test_compiled_baselines_are_built_once_per_function_code(monkeypatch):
+    from gpugrad.bench import workloads as W
+    monkeypatch.setattr(W, "_COMPILED", {})
+    built = []
+
+    def make(i):
+        return lambda xp, a: xp.sum(a)  # same code every time, a new function object
+    first = W._compiled("test", make(0), (0,), lambda: built.append(0) or "compiled")
+    again = W._compiled("test", make(1), (0,), lambda: built.append(1) or "recompiled")
+    assert first == again == "compiled" and built == [0]
