@@ -6,8 +6,8 @@ The call runs with a stand-in backend installed: gpugrad's generic plan runner
 functions and whose output buffers are allocated once and handed out again. What is timed is
 therefore tracing f, the structural key and plan-cache lookup, the runner's walk over the plan
 (slot list, argument tuples, one Python call per launch) and wrapping the results as tensors.
-What is left out: the kernels, output allocation, and the driver's cost of a real launch
-(about 3-7 us each through CuPy; see DESIGN.md) -- on a GPU add that per launch.
+What is left out: the kernels, output allocation, and the cost of a real launch (DESIGN.md
+measured a CuPy RawKernel launch from Python at 7.4 us) -- on a GPU add that per launch.
 Matmul groups would still compute (they call cuBLAS/numpy directly); seed and chain have none.
 """
 from __future__ import annotations
