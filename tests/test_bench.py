@@ -96,7 +96,9 @@ def test_overhead_reports_microseconds_per_cached_call(tmp_path, capsys):
     assert [(r["workload"], r["size"]) for r in result["overhead"]] == [("seed", 16), ("chain", 16)]
     for r in result["overhead"]:
         assert r["overhead_us"] > 0 and r["real_us"] > 0 and r["samples"] == len(r["samples_s"])
-    assert "host overhead of a cached variable_grads call" in capsys.readouterr().out
+    out = capsys.readouterr()
+    assert "host overhead of a cached variable_grads call" in out.out
+    assert out.err.splitlines()[-1].startswith("gpugrad bench [2/2] overhead chain n=16")
 
 
 def test_the_overhead_backend_runs_the_plan_without_computing_and_is_then_removed():

@@ -83,9 +83,9 @@ MAKERS = {"seed": W.seed, "chain": W.chain}
 
 
 def measure(names=("seed", "chain"), n: int = 16, dtype: str = "float32", budget_s: float = 0.2,
-            device: str = "cpu") -> list[dict]:
+            device: str = "cpu", done=lambda label: None) -> list[dict]:
     """One row per workload: microseconds per cached call with no-op kernels, and a real call
-    of the same workload timed in the same rounds, for scale."""
+    of the same workload timed in the same rounds, for scale. done(label) after each."""
     import gpugrad as tf
     real = backends.current()
     fake = NoKernelBackend(real)
@@ -104,4 +104,5 @@ def measure(names=("seed", "chain"), n: int = 16, dtype: str = "float32", budget
                      "samples_s": over.samples, "real_us": full.median * 1e6})
         for v in list(tf.variables.registered_variables()):
             v.dispose()
+        done(f"overhead {name} n={n}")
     return rows

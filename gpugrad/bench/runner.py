@@ -313,7 +313,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.overhead:
         from . import overhead
         result["overhead"] = overhead.measure(n=16, dtype=args.dtype, budget_s=args.budget,
-                                              device="cupy" if result["backend"] == "cupy" else "cpu")
+                                              device="cupy" if result["backend"] == "cupy" else "cpu",
+                                              done=_Progress(len(overhead.MAKERS)).step)
     if saved is not None:
         compare_to(result, saved)
     print(format_table(result, args.compare_to))
