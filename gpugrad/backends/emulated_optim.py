@@ -1,16 +1,35 @@
 """Runs the generated multi-tensor update kernels (gpugrad/optim_codegen.py) on the CPU.
 
-A sibling of emulated.py, whose shim and build cache it reuses: the kernel is compiled as
-C++ and run block by block with one thread per block. The kernel reads its tensors through a
-table of pointers, which here are host addresses of numpy arrays, and takes scalars by value,
-so its arguments are typed with ctypes rather than passed as arrays."""
+A sibling of emulated.py, whose compiled programs it reuses: every block runs its blockDim
+threads, checked. The kernel reads its tensors through a table of pointers in ``meta`` (host
+addresses here), so the runtime cannot know their extents; instead each tensor is copied into
+a buffer with guard zones on both sides (NaN, so that a read from there poisons the result),
+and a launch that changed a guard raises KernelCheckError."""
 from __future__ import annotations
 
-import ctypes
+import numpy as np
 
-from gpugrad.backends.emulated import EmulatedCudaBackend, _build
+from gpugrad.backends.emulated import EmulatedCudaBackend, KernelCheckError, _origin, load
 
-_SCALAR = {"float32": ctypes.c_float, "float64": ctypes.c_double}
+GUARD = 64   # elements on each side of every tensor
+
+
+class _Guarded:
+    """A copy of one tensor between two guard zones."""
+
+    def __init__(self, array: np.ndarray):
+        self.array = array
+        self.buffer = np.full(array.size + 2 * GUARD, np.nan, dtype=array.dtype)
+        self.inner = self.buffer[GUARD:GUARD + array.size]
+        self.inner[...] = array.reshape(-1)
+        self.guards = self.buffer.view(np.uint8).copy()
+
+    def changed_guards(self) -> list[int]:
+        """Indices (relative to the tensor) of guard elements the kernel overwrote."""
+        now = self.buffer.view(np.uint8).reshape(len(self.buffer), -1)
+        before = self.guards.reshape(len(self.buffer), -1)
+        bad = np.flatnonzero((now != before).any(axis=1)) - GUARD
+        return [int(i) for i in bad if i < 0 or i >= self.array.size]
 
 
 class EmulatedUpdateBackend(EmulatedCudaBackend):
@@ -22,17 +41,22 @@ class EmulatedUpdateBackend(EmulatedCudaBackend):
 
     def run_update(self, program, arrays: list[list], scalars: dict) -> None:
         """The CuPy backend's run_update, with host pointers: one launch for all tensors."""
-        lib = _build(program.source)
-        fn = getattr(lib, program.kernel)
-        fn.restype = None
-        fn.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_longlong] + \
-            [_SCALAR[program.dtype]] * len(program.rule.scalars)
+        emulated = load(program.source)
+        guarded = [[_Guarded(a) for a in table] for table in arrays]
         sizes = [a.size for a in arrays[0]]
-        meta = program.pack([[a.ctypes.data for a in table] for table in arrays], sizes)
+        meta = program.pack([[g.inner.ctypes.data for g in table] for table in guarded], sizes)
         total = sum(sizes)
-        grid = program.grid(total)
-        args = [float(v) for v in program.scalar_args(scalars)]
-        for b in range(grid):
-            lib.gg_set_block(b, grid)
-            fn(meta.ctypes.data, len(sizes), total, *args)
+        emulated.launch(program.kernel, program.grid(total), program.block,
+                        [meta, len(sizes), total, *program.scalar_args(scalars)])
+        for role, table in zip(program.rule.roles, guarded):
+            for k, g in enumerate(table):
+                bad = g.changed_guards()
+                if bad:
+                    origin = _origin(program.source, program.kernel)
+                    raise KernelCheckError(
+                        f"kernel {program.kernel} (from {origin}) wrote outside tensor {k} of role "
+                        f"{role!r} ({g.array.size} elements), at relative indices {bad[:8]}",
+                        program.kernel, origin)
+                if role != "g":
+                    g.array[...] = g.inner.reshape(g.array.shape)
         self.launches += 1
