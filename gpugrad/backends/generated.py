@@ -3,7 +3,7 @@ the generated CUDA source (the tests run it on the CPU through a C++ shim)."""
 from __future__ import annotations
 
 from .. import dtypes
-from .interpret import run_group
+from .interpret import run_group, run_plan
 
 
 class GeneratedKernelBackend:
@@ -26,17 +26,13 @@ class GeneratedKernelBackend:
         return self.xp.empty(shape, dtype=dtypes.NUMPY[dtype])
 
     def run(self, plan, inputs: list) -> list:
-        xp = self.xp
-        slots = [self.adopt(b) for b in inputs] + [None] * (len(plan.slot_specs) - len(inputs))
-        for group, dead in zip(plan.groups, plan.free_after):
-            if group.kind == "matmul":
-                run_group(group, slots, xp)
-            else:
-                self._launch(group, slots)
-            for s in dead:
-                slots[s] = None
-        return [slots[s] if slots[s].shape == shape else slots[s].reshape(shape)
-                for s, shape in plan.outputs]
+        return run_plan(plan, [self.adopt(b) for b in inputs], self.run_group)
+
+    def run_group(self, group, slots: list) -> None:
+        if group.kind == "matmul":
+            run_group(group, slots, self.xp)   # cuBLAS through the array module
+        else:
+            self._launch(group, slots)
 
     def _launch(self, group, slots) -> None:
         program = group.program

@@ -1,16 +1,32 @@
 """Runs a kernel group with an array module (numpy; CuPy for matmul groups).
 
 A group is turned once into a small Python function, one line per step, so that a repeated
-call pays for the array operations and not for interpreting the plan. The elementwise math
-comes from the same kernels/ snippets that CUDA compiles.
+call pays for the array operations and not for interpreting the plan. Each primitive kind has
+one entry in ``EMITTERS``: a function that writes the Python expression of a step. The
+elementwise math comes from the same kernels/ snippets that CUDA compiles, with everything
+that can be settled when the plan is built settled then:
+
+* a snippet that is one numpy ufunc (``x + y``, ``exp(x)``, and known shapes such as
+  maximum's ``where`` form) is called as that ufunc, accepted only after it agrees bitwise with
+  the snippet itself on a grid of special values (so the snippet stays the one definition);
+* result dtypes are checked on sample operands, and a cast is written only where a step needs
+  one;
+* a temporary whose last use is a ufunc step of its own shape and dtype becomes that step's
+  ``out=``, so a chain of elementwise steps reuses one buffer instead of allocating (and, for
+  large arrays, page-faulting) a new one per step;
+* reductions call the ufunc's ``reduce`` directly.
 """
 from __future__ import annotations
 
 import builtins
+import functools
+from typing import Callable
+
+import numpy as np
 
 from .. import dtypes
 from .. import primitives as P
-from ..snippets import numpy_function
+from ..snippets import numpy_function, snippet
 
 
 def _python_slice(start: int, stop: int, step: int) -> builtins.slice:
@@ -24,82 +40,234 @@ def _full(v, shape: tuple, xp):
     return v if v.shape == shape else xp.broadcast_to(v, shape)
 
 
-def _reduce(xp, op, x, axes, dtype, shape):
-    if op == "sum":
-        return xp.sum(x, axis=axes, keepdims=True, dtype=dtype)
-    if op == "prod":
-        return xp.prod(x, axis=axes, keepdims=True, dtype=dtype)
-    if op == "max":
-        return xp.max(x, axis=axes, keepdims=True) if x.size else xp.full(shape, -xp.inf, x.dtype)
-    return xp.argmax(x, axis=axes[0], keepdims=True).astype(dtype)
-
-
 def _unslice(xp, v, shape, slices, dtype):
     out = xp.zeros(shape, dtype=dtype)
     out[tuple(_python_slice(*s) for s in slices)] = v  # broadcasts a constant
     return out
 
 
-def compile_group(group, xp):
-    """The group as a Python function of the slot list."""
-    ns = {"xp": xp, "_full": _full, "_reduce": _reduce, "_unslice": _unslice}
-    lines = ["def run(slots):"]
-    last: dict[int, int] = {}
-    for k, ins in enumerate(group.instrs):
-        for s in ins.srcs:
-            last[s] = k
-    for i, _ in group.outputs:
-        last[i] = len(group.instrs)
+# --- ufunc forms of snippets -------------------------------------------------------------------
 
-    def const(value):
-        name = f"c{len(ns)}"
-        ns[name] = value
+# Snippet text -> the numpy ufunc computing the same thing in one call.
+_UFUNC_FORMS = {
+    "x + y": np.add, "x - y": np.subtract, "x * y": np.multiply, "x / y": np.true_divide,
+    "-x": np.negative, "exp(x)": np.exp, "log(x)": np.log, "sqrt(x)": np.sqrt, "sin(x)": np.sin,
+    "cos(x)": np.cos, "tanh(x)": np.tanh, "log1p(x)": np.log1p, "expm1(x)": np.expm1,
+    "abs(x)": np.absolute, "pow(x, y)": np.power, "x < y": np.less, "x <= y": np.less_equal,
+    "x > y": np.greater, "x >= y": np.greater_equal, "x == y": np.equal,
+    "x != y": np.not_equal, "x & y": np.bitwise_and, "x | y": np.bitwise_or,
+    "T(1) / x": np.reciprocal,
+    "where((x > y) | (x != x), x, y)": np.maximum, "where((x < y) | (x != x), x, y)": np.minimum,
+}
+
+_SPECIAL = {
+    "f": [0.0, -0.0, 1.0, -1.0, 0.5, -2.5, 3.0, np.inf, -np.inf, np.nan, 1e-30, 88.0, -88.0],
+    "i": [0, 1, -1, 2, -3, 7, 2**31 - 1, -2**31],
+    "b": [False, True],
+}
+
+
+@functools.lru_cache(maxsize=None)
+def ufunc_form(op: str, arity: int, dtype: str):
+    """The ufunc equal to op's snippet for operands of dtype, or None. Equal means bitwise
+    equal results (NaN payloads aside) over every pair of special values."""
+    ufunc = _UFUNC_FORMS.get(snippet(op))
+    if ufunc is None or arity == 3:
+        return None
+    npdt = dtypes.NUMPY[dtype]
+    values = np.array(_SPECIAL[npdt.kind], dtype=npdt)
+    grid = [values] if arity == 1 else list(np.meshgrid(values, values))
+    reference = numpy_function(op, arity, dtype)
+    with np.errstate(all="ignore"):
+        want, got = np.asarray(reference(*grid)), ufunc(*grid)
+    if want.dtype != got.dtype or want.shape != got.shape:
+        return None
+    same = (want.view(np.uint8) == got.view(np.uint8)).all() if want.dtype.kind != "f" else \
+        ((want == got) & (np.signbit(want) == np.signbit(got)) | (np.isnan(want) & np.isnan(got))).all()
+    return ufunc if same else None
+
+
+# --- the emitters --------------------------------------------------------------------------------
+
+
+class _Writer:
+    """The function being written: names for constants, and what is known of each value."""
+
+    def __init__(self, group, xp):
+        self.group, self.xp = group, xp
+        self.ns: dict = {"xp": xp, "_full": _full, "_unslice": _unslice, "np": np}
+        self.owned: set[int] = set()     # steps whose value is a fresh full-shape array of ours
+        self.full: set[int] = set()      # steps whose value has its full (logical) shape
+        self.last: dict[int, int] = {}   # step -> the step that reads it last
+        self.lines = ["def run(slots):"]
+
+    def const(self, value) -> str:
+        name = f"c{len(self.ns)}"
+        self.ns[name] = value
         return name
 
-    def full(s):  # operand s with its full shape
-        return f"_full(v{s}, {group.instrs[s].shape!r}, xp)"
+    def full_of(self, s: int) -> str:
+        return f"v{s}" if s in self.full else f"_full(v{s}, {self.group.instrs[s].shape!r}, xp)"
 
+    def reusable(self, s: int, k: int) -> bool:
+        """May step k write its result into step s's buffer? Only our own temporaries, dead
+        after k, of k's shape and dtype."""
+        ins, src = self.group.instrs[k], self.group.instrs[s]
+        return (s in self.owned and self.last.get(s) == k and src.dtype == ins.dtype
+                and src.shape == ins.shape and ins.shape != () and self.xp is np)
+
+
+Emitter = Callable[[_Writer, int, object, list], str]
+
+
+def _load(w: _Writer, k, ins, a) -> str:
+    w.full.add(k)
+    return f"slots[{ins.arg}]"
+
+
+def _const(w: _Writer, k, ins, a) -> str:
+    return w.const(w.xp.asarray(ins.arg, dtype=dtypes.NUMPY[ins.dtype]))
+
+
+def _sample(w: _Writer, s: int):
+    ins = w.group.instrs[s]
+    dt = dtypes.NUMPY[ins.dtype]
+    return np.ones(2, dt) if s in w.full else np.ones((), dt)
+
+
+def _elementwise(w: _Writer, k, ins, a) -> str:
+    arity = P.ARITY[ins.op]
+    dt = dtypes.NUMPY[ins.dtype]
+    is_full = any(s in w.full for s in ins.srcs)
+    ufunc = ufunc_form(ins.op, arity, ins.arg)
+    fn = ufunc or numpy_function(ins.op, arity, ins.arg)
+    samples = [_sample(w, s) for s in ins.srcs]
+    with np.errstate(all="ignore"):
+        result = fn(*samples)
+    sample = np.asarray(result)
+    if is_full:
+        w.full.add(k)
+        if not any(result is x for x in samples):   # an identity snippet (copy) hands back its operand
+            w.owned.add(k)
+    if sample.dtype != dt:
+        return f"xp.asarray({w.const(fn)}({', '.join(a)}), dtype={w.const(dt)})"
+    if ufunc is not None and is_full:
+        target = next((s for s in ins.srcs if w.reusable(s, k)), None)
+        if target is not None:
+            return f"{w.const(ufunc)}({', '.join(a)}, out=v{target})"
+    return f"{w.const(fn)}({', '.join(a)})"
+
+
+def _cast(w: _Writer, k, ins, a) -> str:
+    if ins.srcs[0] in w.full:
+        w.full.add(k)
+        w.owned.add(k)
+    return f"{a[0]}.astype({w.const(dtypes.NUMPY[ins.dtype])})"
+
+
+_REDUCE_UFUNC = {"sum": np.add, "prod": np.multiply, "max": np.maximum}
+
+
+def _reduce(w: _Writer, k, ins, a) -> str:
+    src = w.group.instrs[ins.srcs[0]]
+    dt = w.const(dtypes.NUMPY[ins.dtype])
+    w.full.add(k)
+    w.owned.add(k)
+    x = w.full_of(ins.srcs[0])
+    if ins.op == "argmax":
+        return f"xp.argmax({x}, axis={ins.arg[0]}, keepdims=True).astype({dt})"
+    if ins.op == "max" and any(src.shape[d] == 0 for d in ins.arg):
+        return f"xp.full({ins.shape!r}, -xp.inf, {dt})"      # max of nothing: the identity
+    ufunc = _REDUCE_UFUNC[ins.op]
+    if w.xp is not np:
+        ufunc_name = {"sum": "sum", "prod": "prod", "max": "max"}[ins.op]
+        extra = f", dtype={dt}" if ins.op != "max" else ""
+        return f"xp.{ufunc_name}({x}, axis={ins.arg!r}, keepdims=True{extra})"
+    extra = f", dtype={dt}" if ins.op != "max" else ""
+    return f"{w.const(ufunc)}.reduce({x}, axis={ins.arg!r}, keepdims=True{extra})"
+
+
+def _reshape(w: _Writer, k, ins, a) -> str:
+    return f"xp.reshape({w.full_of(ins.srcs[0])}, {ins.shape!r})"
+
+
+def _permute(w: _Writer, k, ins, a) -> str:
+    return f"xp.transpose({w.full_of(ins.srcs[0])}, {ins.arg!r})"
+
+
+def _expand(w: _Writer, k, ins, a) -> str:
+    return f"xp.broadcast_to({w.full_of(ins.srcs[0])}, {ins.shape!r})"
+
+
+def _slice(w: _Writer, k, ins, a) -> str:
+    return f"{w.full_of(ins.srcs[0])}[{w.const(tuple(_python_slice(*s) for s in ins.arg))}]"
+
+
+def _unslice_step(w: _Writer, k, ins, a) -> str:
+    w.full.add(k)
+    w.owned.add(k)
+    return f"_unslice(xp, {a[0]}, {ins.arg[0]!r}, {ins.arg[1]!r}, {w.const(dtypes.NUMPY[ins.dtype])})"
+
+
+def _matmul(w: _Writer, k, ins, a) -> str:
+    w.full.add(k)
+    w.owned.add(k)
+    return f"xp.matmul({w.full_of(ins.srcs[0])}, {w.full_of(ins.srcs[1])})"
+
+
+EMITTERS: dict[str, Emitter] = {
+    "load": _load, "const": _const, P.CAST: _cast, "reshape": _reshape, "permute": _permute,
+    "expand": _expand, "slice": _slice, "unslice": _unslice_step, P.MATMUL: _matmul,
+    **{op: _elementwise for op in P.ELEMENTWISE}, **{op: _reduce for op in P.REDUCE},
+}
+
+
+def compile_group(group, xp):
+    """The group as a Python function of the slot list."""
+    w = _Writer(group, xp)
     for k, ins in enumerate(group.instrs):
-        op, dt = ins.op, const(dtypes.NUMPY[ins.dtype])
-        a = [f"v{s}" for s in ins.srcs]
-        if op == "load":
-            expr = f"slots[{ins.arg}]"
-        elif op == "const":
-            expr = const(xp.asarray(ins.arg, dtype=dtypes.NUMPY[ins.dtype]))
-        elif op in P.ELEMENTWISE:
-            fn = const(numpy_function(op, P.ARITY[op], ins.arg))
-            expr = f"xp.asarray({fn}({', '.join(a)}), dtype={dt})"
-        elif op == P.CAST:
-            expr = f"{a[0]}.astype({dt})"
-        elif op in P.REDUCE:
-            expr = f"_reduce(xp, {op!r}, {full(ins.srcs[0])}, {ins.arg!r}, {dt}, {ins.shape!r})"
-        elif op == "reshape":
-            expr = f"xp.reshape({full(ins.srcs[0])}, {ins.shape!r})"
-        elif op == "permute":
-            expr = f"xp.transpose({full(ins.srcs[0])}, {ins.arg!r})"
-        elif op == "expand":
-            expr = f"xp.broadcast_to({full(ins.srcs[0])}, {ins.shape!r})"
-        elif op == "slice":
-            expr = f"{full(ins.srcs[0])}[{const(tuple(_python_slice(*s) for s in ins.arg))}]"
-        elif op == "unslice":
-            expr = f"_unslice(xp, {a[0]}, {ins.arg[0]!r}, {ins.arg[1]!r}, {dt})"
-        elif op == P.MATMUL:
-            expr = f"xp.matmul({full(ins.srcs[0])}, {full(ins.srcs[1])})"
-        else:
-            raise NotImplementedError(f"backend cannot run primitive {op!r}")
-        lines.append(f"    v{k} = {expr}")
+        for s in ins.srcs:
+            w.last[s] = k
+    for i, _ in group.outputs:
+        w.last[i] = len(group.instrs)
+    for k, ins in enumerate(group.instrs):
+        emit = EMITTERS.get(ins.op)
+        if emit is None:
+            raise NotImplementedError(f"the numpy backend has no emitter for primitive {ins.op!r}")
+        w.lines.append(f"    v{k} = {emit(w, k, ins, [f'v{s}' for s in ins.srcs])}")
         # free temporaries at their last use: the allocator then reuses their memory
-        dead = [f"v{s}" for s in set(ins.srcs) if last.get(s) == k]
+        dead = [f"v{s}" for s in set(ins.srcs) if w.last.get(s) == k]
         if dead:
-            lines.append(f"    del {', '.join(dead)}")
+            w.lines.append(f"    del {', '.join(dead)}")
+    written = set()
     for i, s in group.outputs:
         ins = group.instrs[i]
-        lines.append(f"    slots[{s}] = xp.asarray({full(i)}, dtype={const(dtypes.NUMPY[ins.dtype])}, order='C')")
-        if ins.op in ("load", "copy") or ins.op in P.MOVEMENT:
-            # never hand out a view of an input as an output
-            lines[-1] = lines[-1].replace("xp.asarray(", "xp.array(").replace("order='C')", "order='C', copy=True)")
-    exec(compile("\n".join(lines), f"<gpugrad group {group.name}>", "exec"), ns)
-    return ns["run"]
+        dt = w.const(dtypes.NUMPY[ins.dtype])
+        if i in w.owned and i not in written and ins.shape != ():   # rank 0: a numpy scalar
+            # our own fresh array: hand it out as it is (one output per buffer); a ufunc over
+            # transposed operands may have made it in Fortran order
+            written.add(i)
+            w.lines.append(f"    slots[{s}] = v{i} if v{i}.flags.c_contiguous else xp.ascontiguousarray(v{i})")
+        else:
+            # an input, a view of one, a constant or a value already handed out: copy
+            w.lines.append(f"    slots[{s}] = xp.array({w.full_of(i)}, dtype={dt}, order='C', copy=True)")
+    source = "\n".join(w.lines)
+    exec(compile(source, f"<gpugrad group {group.name}>", "exec"), w.ns)
+    w.ns["run"].source = source   # for explain() and the tests
+    return w.ns["run"]
+
+
+def run_plan(plan, slots: list, run_group: Callable) -> list:
+    """The one plan-run loop of every backend: run each group over the slot list (inputs
+    first, then every stored value), dropping each slot after its last reader, and return the
+    outputs in their shapes. ``slots`` holds the adopted inputs."""
+    slots += [None] * (len(plan.slot_specs) - len(slots))
+    for group, dead in zip(plan.groups, plan.free_after):
+        run_group(group, slots)
+        for s in dead:
+            slots[s] = None
+    return [slots[s] if slots[s].shape == shape else slots[s].reshape(shape)
+            for s, shape in plan.outputs]
 
 
 def run_group(group, slots: list, xp) -> None:

@@ -6,7 +6,7 @@ import platform
 import numpy as np
 
 from .. import dtypes
-from .interpret import run_group
+from .interpret import run_group, run_plan
 
 
 class NumpyBackend:
@@ -26,11 +26,9 @@ class NumpyBackend:
         return np.asarray(buf.get() if hasattr(buf, "get") else buf)
 
     def run(self, plan, inputs: list) -> list:
-        slots = [self.adopt(b) for b in inputs] + [None] * (len(plan.slot_specs) - len(inputs))
         with np.errstate(all="ignore"):  # NaN and Inf flow through as IEEE values
-            for group, dead in zip(plan.groups, plan.free_after):
-                run_group(group, slots, np)
-                for s in dead:
-                    slots[s] = None
-        return [slots[s] if slots[s].shape == shape else slots[s].reshape(shape)
-                for s, shape in plan.outputs]
+            return run_plan(plan, [self.adopt(b) for b in inputs], self.run_group)
+
+    @staticmethod
+    def run_group(group, slots: list) -> None:
+        run_group(group, slots, np)

@@ -1,0 +1,70 @@
+"""The numpy backend's generated Python: ufunc forms of snippets only where they agree with the
+snippet bitwise, in-place temporaries, and outputs that are fresh arrays of their own."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import gpugrad as tf
+from gpugrad.backends import current, interpret
+from gpugrad.schedule import build_plan, structure
+
+
+def _plan(outs):
+    nodes_out = [o._node() for o in outs]
+    _, leaves, nodes = structure(nodes_out)
+    return build_plan(nodes_out, nodes), leaves
+
+
+@pytest.mark.parametrize("op,ufunc", [("add", np.add), ("mul", np.multiply), ("exp", np.exp),
+                                      ("maximum", np.maximum), ("minimum", np.minimum),
+                                      ("less", np.less), ("reciprocal", np.reciprocal)])
+def test_recognised_snippets_run_as_their_ufunc(op, ufunc):
+    from gpugrad import primitives as P
+    assert interpret.ufunc_form(op, P.ARITY[op], "float32") is ufunc
+
+
+def test_a_ufunc_that_disagrees_with_its_snippet_is_refused(monkeypatch):
+    monkeypatch.setitem(interpret._UFUNC_FORMS, "x + y", np.subtract)
+    interpret.ufunc_form.cache_clear()
+    try:
+        assert interpret.ufunc_form("add", 2, "float32") is None
+        # and the group still computes the snippet's math, through the snippet itself
+        a = tf.tensor([1.0, 2.0])
+        assert (a + a).numpy().tolist() == [2.0, 4.0]
+    finally:
+        interpret.ufunc_form.cache_clear()
+
+
+def test_maximum_ufunc_keeps_the_snippet_semantics_at_nan_and_signed_zero():
+    x = np.array([0.0, -0.0, np.nan, 1.0, -np.inf], np.float32)
+    y = np.array([-0.0, 0.0, 1.0, np.nan, -np.inf], np.float32)
+    got = tf.maximum(tf.tensor(x), tf.tensor(y)).numpy()
+    want = np.where((x > y) | (x != x), x, y)
+    assert np.array_equal(np.signbit(got), np.signbit(want))
+    np.testing.assert_array_equal(got, want)
+
+
+def test_chains_write_temporaries_in_place():
+    x, w = tf.tensor(np.random.rand(64).astype(np.float32)), tf.tensor(np.random.rand(64).astype(np.float32))
+    plan, _ = _plan([tf.exp(-tf.tanh(x * w + w) * x)])
+    fn = interpret.compile_group(plan.groups[0], np)
+    assert "out=" in fn.source
+    assert "asarray" not in fn.source    # dtypes settled when the plan was built
+
+
+def test_outputs_never_alias_inputs_or_each_other():
+    a = tf.tensor(np.arange(6, dtype=np.float32).reshape(2, 3))
+    plan, leaves = _plan([a * 2.0, tf.transpose(a), tf.exp(a), tf.exp(a) * 3.0])
+    inputs = [leaf.buf for leaf in leaves]
+    outs = current().run(plan, inputs)
+    for i, o in enumerate(outs):
+        assert o.flags.c_contiguous
+        assert not any(np.shares_memory(o, buf) for buf in inputs)
+        assert not any(np.shares_memory(o, other) for other in outs[i + 1:])
+
+
+def test_rank0_values_come_back_as_arrays():
+    s = tf.scalar(2.0)
+    out = (s * s + s).numpy()
+    assert isinstance(out, np.ndarray) and out.shape == () and out == 6.0
