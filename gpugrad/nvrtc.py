@@ -144,7 +144,8 @@ def binding(prefer_cupy: bool = True):
         try:
             from cupy_backends.cuda.libs import nvrtc as cupy_nvrtc
             cupy_nvrtc.getVersion()
-            return _CupyNvrtc(cupy_nvrtc)
+            if hasattr(cupy_nvrtc, "getCUBIN"):   # older CuPy binds only getPTX
+                return _CupyNvrtc(cupy_nvrtc)
         except Exception:  # CuPy absent, or present without a usable NVRTC: try ctypes
             pass
     for path in _library_candidates():
