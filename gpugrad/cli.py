@@ -1,4 +1,6 @@
-"""The gpugrad command: `gpugrad demo` runs the TF.js seed examples on the backend in use."""
+"""The gpugrad command: `gpugrad demo` runs the TF.js seed examples on the backend in use;
+`gpugrad selfcheck` describes this install and proves it (report.md, report.json); `gpugrad
+bench` times the kernels."""
 from __future__ import annotations
 
 import argparse
@@ -40,6 +42,12 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--backend", choices=("numpy", "cupy"), help="default: cupy where a GPU is usable")
     d.add_argument("--explain", action="store_true", help="also print each plan's kernel groups")
     d.set_defaults(run=demo)
+    from gpugrad import selfcheck
+    s = sub.add_parser("selfcheck", help="print the environment, check every kernel against numpy, "
+                                         "write report.md and report.json (exit 1 on a failure)",
+                       description=selfcheck.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    selfcheck.add_arguments(s)
+    s.set_defaults(run=selfcheck.main)
     b = sub.add_parser("bench", help="kernel micro-benchmarks (see gpugrad bench --help)", add_help=False)
     b.set_defaults(run=None)
     if argv is None:
