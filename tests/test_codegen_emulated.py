@@ -1,5 +1,6 @@
-"""The generated CUDA kernels, run on the CPU (tests/cuda_emulator.py), agree with the numpy
-backend: index maps, broadcasts, slices, pads, reductions in one and two stages, siblings."""
+"""The generated CUDA kernels, run on the CPU with every thread of every block and checked
+(gpugrad/backends/emulated.py), agree with the numpy backend: index maps, broadcasts, slices,
+pads, reductions in one and two stages, siblings. A checker violation raises KernelCheckError."""
 from __future__ import annotations
 
 import os

@@ -32,7 +32,6 @@ _HERE = Path(__file__).resolve().parent
 _SHIM = _HERE / "emulator_shim.h"
 _RUNTIME = _HERE / "emulator_runtime.cpp"
 _CACHE = Path(tempfile.gettempdir()) / "gpugrad_emulator"
-_MAX_MESSAGES = 12   # the runtime keeps this many messages (kMaxMessages)
 
 _KERNEL = re.compile(r'extern\s+"C"\s+__global__\s+void\s+(?:__launch_bounds__\s*\([^)]*\)\s*)?'
                      r'(\w+)\s*\(([^)]*)\)\s*\{')
@@ -169,8 +168,9 @@ def _origin(source: str, kernel: str) -> str:
     from gpugrad.snippets import kernels_dir
     firsts = {}
     for path in sorted((kernels_dir() / "templates").glob("*.cu")):
-        lines = path.read_text().splitlines()
-        if lines and lines[0].strip():
+        text = path.read_text()
+        lines = text.splitlines()
+        if "__global__" in text and lines and lines[0].strip():   # a kernel's template
             firsts[lines[0].strip()] = f"kernels/templates/{path.name}"
     m = re.search(rf"\b{re.escape(kernel)}\s*\(", source)
     before = source[:m.start() if m else len(source)].splitlines()
@@ -238,7 +238,7 @@ class EmulatedProgram:
                 f"{count} violation{'s' if count > 1 else ''}"]
         text += [f"  - {msg}" for msg in messages]
         if count > len(messages):
-            text.append(f"  ... and {count - len(messages)} more")
+            text.append(f"  ... {count - len(messages)} more (or repeats)")
         if cited:
             text.append("  generated source:")
             text += [f"  {n:>5}: {lines[n - 1].strip()}" for n in cited if 0 < n <= len(lines)]

@@ -74,18 +74,20 @@ size_t active_shadows = 0;
 std::vector<WriteGroup> groups;   // [epoch * blockDim + thread]
 std::vector<Param> params;
 std::string log_text;
-int n_violations = 0;
+int n_violations = 0, n_logged = 0;
 
 void report(const char* fmt, ...) {
   ++n_violations;
-  if (n_violations > kMaxMessages) return;
+  if (n_logged >= kMaxMessages) return;
   char buf[1024];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(buf, sizeof buf, fmt, ap);
   va_end(ap);
-  log_text += buf;
-  log_text += '\n';
+  std::string line = std::string(buf) + '\n';
+  if (log_text.find(line) != std::string::npos) return;   // a loop repeating one violation
+  log_text += line;
+  ++n_logged;
 }
 
 unsigned thread_id() { return current < 0 ? 0 : (unsigned)current; }
@@ -197,7 +199,7 @@ extern "C" {
 // block threads. Returns the number of violations recorded (see gg_messages).
 int gg_run(unsigned grid, unsigned block, void (*body)(void*), void* ctx) {
   log_text.clear();
-  n_violations = 0;
+  n_violations = n_logged = 0;
   ensure_stacks(block);
   gg_gridDim = {grid, 1, 1};
   gg_blockDim = {block, 1, 1};
