@@ -138,51 +138,14 @@ class _Emitter:
     def _deps(self, i: int, imap) -> list:
         """The (instruction, index map) pairs instruction i reads at imap."""
         ins = self.instrs[i]
-        op, shape = ins.op, ins.shape
-        if op in ("load", "const"):
-            return []
-        if op in P.ELEMENTWISE or op == P.CAST:
-            return [(s, imap) for s in ins.srcs]
-        if op == "reshape":
-            return [(ins.srcs[0], ("flat", self.flat(imap, shape)))]
-        if op == "permute":
-            pc = self.coords(imap, shape)
-            child = [None] * len(pc)
-            for j, p in enumerate(ins.arg):
-                child[p] = pc[j]
-            return [(ins.srcs[0], ("coords", tuple(child)))]
-        if op == "expand":
-            pc = self.coords(imap, shape)
-            src_shape = self.instrs[ins.srcs[0]].shape
-            return [(ins.srcs[0], ("coords", tuple("0" if a == 1 and b != 1 else c
-                                                    for c, a, b in zip(pc, src_shape, shape))))]
-        if op == "slice":
-            child = []
-            for c, (start, _, step) in zip(self.coords(imap, shape), ins.arg):
-                expr = c if step == 1 else f"{step} * {c}"
-                child.append(expr if start == 0 else f"({start} + {expr})")
-            return [(ins.srcs[0], ("coords", tuple(child)))]
-        if op == "unslice":
-            return [(ins.srcs[0], ("coords", self._unslice_index(ins, imap)[1]))]
-        raise NotImplementedError(f"codegen cannot inline primitive {op!r}")
+        rule = _READS.get(ins.op)
+        if rule is None:
+            raise NotImplementedError(f"codegen cannot inline primitive {ins.op!r}")
+        return rule(self, ins, imap)
 
     def _emit(self, i: int, imap, args: list) -> str:
         ins = self.instrs[i]
-        op = ins.op
-        ct = _ctype(ins.dtype)
-        if op == "load":
-            return self._let(ct, f"in{ins.arg}[{self.flat(imap, ins.shape)}]")
-        if op == "const":
-            return _literal(ins.arg, ins.dtype)
-        if op in P.ELEMENTWISE:
-            self.used_ops.add(op)
-            return self._let(ct, f"gg_{op}<{_ctype(ins.arg)}>({', '.join(args)})")
-        if op == P.CAST:
-            return self._let(ct, f"static_cast<{ct}>({args[0]})")
-        if op == "unslice":
-            inside = self._unslice_index(ins, imap)[0]
-            return self._let(ct, f"{inside} ? {args[0]} : {_literal(0, ins.dtype)}")
-        return args[0]  # movement: the source's value at the mapped index
+        return _VALUES.get(ins.op, _moved)(self, ins, imap, args)
 
     def _unslice_index(self, ins, imap) -> tuple:
         """(name of the in-bounds test, clamped source coordinates) of a pad at imap."""
@@ -201,6 +164,85 @@ class _Emitter:
         inside = self._let("bool", " && ".join(tests), "inside")
         clamped = tuple(self._let("idx_t", f"{inside} ? (idx_t)({q}) : (idx_t)0", "q") for q in child)
         return inside, clamped
+
+
+# --- per-primitive tables -----------------------------------------------------------------------
+# _READS[op](emitter, ins, imap): the (instruction, index map) pairs a step reads at imap.
+# _VALUES[op](emitter, ins, imap, names): the expression naming the step's value there.
+
+
+def _same_index(em, ins, imap) -> list:
+    return [(s, imap) for s in ins.srcs]
+
+
+def _reads_reshape(em, ins, imap) -> list:
+    return [(ins.srcs[0], ("flat", em.flat(imap, ins.shape)))]
+
+
+def _reads_permute(em, ins, imap) -> list:
+    pc = em.coords(imap, ins.shape)
+    child = [None] * len(pc)
+    for j, p in enumerate(ins.arg):
+        child[p] = pc[j]
+    return [(ins.srcs[0], ("coords", tuple(child)))]
+
+
+def _reads_expand(em, ins, imap) -> list:
+    pc = em.coords(imap, ins.shape)
+    src_shape = em.instrs[ins.srcs[0]].shape
+    return [(ins.srcs[0], ("coords", tuple("0" if a == 1 and b != 1 else c
+                                            for c, a, b in zip(pc, src_shape, ins.shape))))]
+
+
+def _reads_slice(em, ins, imap) -> list:
+    child = []
+    for c, (start, _, step) in zip(em.coords(imap, ins.shape), ins.arg):
+        expr = c if step == 1 else f"{step} * {c}"
+        child.append(expr if start == 0 else f"({start} + {expr})")
+    return [(ins.srcs[0], ("coords", tuple(child)))]
+
+
+def _reads_unslice(em, ins, imap) -> list:
+    return [(ins.srcs[0], ("coords", em._unslice_index(ins, imap)[1]))]
+
+
+def _reads_nothing(em, ins, imap) -> list:
+    return []
+
+
+def _load_value(em, ins, imap, args) -> str:
+    return em._let(_ctype(ins.dtype), f"in{ins.arg}[{em.flat(imap, ins.shape)}]")
+
+
+def _const_value(em, ins, imap, args) -> str:
+    return _literal(ins.arg, ins.dtype)
+
+
+def _snippet_value(em, ins, imap, args) -> str:
+    em.used_ops.add(ins.op)
+    return em._let(_ctype(ins.dtype), f"gg_{ins.op}<{_ctype(ins.arg)}>({', '.join(args)})")
+
+
+def _cast_value(em, ins, imap, args) -> str:
+    ct = _ctype(ins.dtype)
+    return em._let(ct, f"static_cast<{ct}>({args[0]})")
+
+
+def _unslice_value(em, ins, imap, args) -> str:
+    inside = em._unslice_index(ins, imap)[0]
+    return em._let(_ctype(ins.dtype), f"{inside} ? {args[0]} : {_literal(0, ins.dtype)}")
+
+
+def _moved(em, ins, imap, args) -> str:
+    return args[0]  # movement: the source's value at the mapped index
+
+
+_READS = {"load": _reads_nothing, "const": _reads_nothing, P.CAST: _same_index,
+          "reshape": _reads_reshape, "permute": _reads_permute, "expand": _reads_expand,
+          "slice": _reads_slice, "unslice": _reads_unslice,
+          **{op: _same_index for op in P.ELEMENTWISE}}
+_VALUES = {"load": _load_value, "const": _const_value, P.CAST: _cast_value,
+           "unslice": _unslice_value, **{op: _snippet_value for op in P.ELEMENTWISE}}
 
 
 def builtin_abs(v: int) -> int:
