@@ -63,6 +63,7 @@ def _split_params(text: str, body: str) -> tuple[list[_Param], str]:
     """The parameters of a kernel, and their text with indexed pointers made checked (line
     breaks kept, so that __LINE__ stays the generated source's line)."""
     params, pieces = [], []
+    code = re.sub(r"//[^\n]*", "", body)
     for piece in text.split(","):
         core = piece.strip()
         if not core:
@@ -72,7 +73,7 @@ def _split_params(text: str, body: str) -> tuple[list[_Param], str]:
         ctype, name = re.sub(r"\b__restrict__\b", "", m.group(1)).strip(), m.group(2)
         if not ctype.endswith("*"):
             params.append(_Param(name, re.sub(r"^const\s+", "", ctype), "scalar"))
-        elif all(body[u.end():].lstrip().startswith("[") for u in re.finditer(rf"\b{name}\b", body)):
+        elif all(code[u.end():].lstrip().startswith("[") for u in re.finditer(rf"\b{name}\b", code)):
             # Only ever indexed: a wrapper that knows the extent can check every index. (A
             # pointer used otherwise, e.g. cast to a table of pointers, stays a raw pointer.)
             base = ctype[:-1].strip()
@@ -102,7 +103,7 @@ def _instrument(source: str) -> tuple[str, dict]:
         pos = end
     out.append(source[pos:])
     text = "".join(out)
-    leftover = re.search(r"^.*__shared__.*$", text, re.M)
+    leftover = re.search(r"^(?:(?!//).)*__shared__.*$", text, re.M)   # outside comments
     if leftover:
         raise NotImplementedError(f"the emulator checks only `__shared__ TYPE NAME[N];` declarations "
                                   f"inside kernels, not: {leftover.group(0).strip()}")
