@@ -4,6 +4,7 @@ from __future__ import annotations
 from . import dtypes, methods  # noqa: F401 - methods installs Tensor's methods
 from .autodiff import (custom_grad, grad, grads, value_and_grad, value_and_grads,
                        variable_grads)
+from .caches import clear_caches
 from .explain import explain
 from .backends import get_backend, set_backend
 from .ops import *  # noqa: F401,F403

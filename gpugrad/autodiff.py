@@ -114,7 +114,7 @@ _NO_CONNECTION = (
     "Please make sure the operations that use variables are inside the function f passed to "
     "minimize().")
 
-_fast_plans = PlanCache()
+_fast_plans = PlanCache("gradient plans")
 
 
 def _is_variable(v) -> bool:

@@ -7,7 +7,7 @@ from . import backends
 from .schedule import PlanCache, build_plan, resolve, structure
 from .tensor import Tensor
 
-plans = PlanCache()
+plans = PlanCache("plans")
 
 
 def plan_for(outputs: Sequence[Tensor]):

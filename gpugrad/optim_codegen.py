@@ -20,7 +20,6 @@ every thread busy whatever the mix of tensor sizes.
 from __future__ import annotations
 
 import ast
-import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from . import dtypes
+from .caches import memoize
 from .codegen import BLOCK, TARGET_BLOCKS, Launch
 from .snippets import kernels_dir, template
 
@@ -66,7 +66,7 @@ def rule_path(name: str) -> Path:
     return kernels_dir() / "optim" / f"{name}.cu"
 
 
-@functools.lru_cache(maxsize=None)
+@memoize("update rules", maxsize=None)
 def load_rule(name: str, state: tuple = ()) -> UpdateRule:
     """Parse and check kernels/optim/<name>.cu for an optimizer whose state names are state."""
     path = rule_path(name)
@@ -145,7 +145,7 @@ def _names_read(expr: str, functions: set, where: str) -> list[str]:
 # --- numpy ---------------------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=None)
+@memoize("numpy update functions", maxsize=None)
 def numpy_update(rule: UpdateRule, dtype: str) -> Callable[..., tuple]:
     """The rule as a Python function of (w, g, *state, *scalars) over numpy arrays, returning
     the new (w, *state); the caller writes them back in place."""
@@ -196,7 +196,7 @@ class UpdateProgram:
         return [t(values[s]) for s in self.rule.scalars]
 
 
-@functools.lru_cache(maxsize=None)
+@memoize("update kernels", maxsize=None)
 def generate(rule: UpdateRule, dtype: str) -> UpdateProgram:
     """The multi-tensor CUDA kernel of rule for variables of dtype (float32 or float64)."""
     if dtype not in dtypes.FLOATS:

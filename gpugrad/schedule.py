@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import math
 import operator
-import threading
 from typing import Any, Sequence
 
 from . import primitives as P
+from .caches import LRU
 from .tensor import Tensor
 
 ALIASES = frozenset((P.STOP_GRADIENT, "custom_grad"))
@@ -309,26 +309,8 @@ def size(shape: tuple) -> int:
     return math.prod(shape)
 
 
-class PlanCache:
-    """Plans by structural key; thread-safe enough for dict get/set under the GIL."""
+class PlanCache(LRU):
+    """Plans by structural key, least recently used first out."""
 
-    def __init__(self, limit: int = 4096):
-        self._plans: dict = {}
-        self._limit = limit
-        self._lock = threading.Lock()
-
-    def get(self, key):
-        return self._plans.get(key)
-
-    def put(self, key, value):
-        with self._lock:
-            if len(self._plans) >= self._limit:
-                self._plans.pop(next(iter(self._plans)))
-            self._plans[key] = value
-
-    def clear(self):
-        with self._lock:
-            self._plans.clear()
-
-    def __len__(self):
-        return len(self._plans)
+    def __init__(self, name: str, limit: int = 4096):
+        super().__init__(name, limit)

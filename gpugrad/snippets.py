@@ -9,12 +9,12 @@ primitive exists once.
 """
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 
 import numpy as np
 
 from . import dtypes
+from .caches import memoize
 
 
 def kernels_dir() -> Path:
@@ -32,7 +32,7 @@ def snippet_path(name: str) -> Path:
     return kernels_dir() / "elementwise" / f"{name}.cu"
 
 
-@functools.lru_cache(maxsize=None)
+@memoize("snippets", maxsize=None)
 def snippet(name: str) -> str:
     """The expression of an elementwise primitive, comments stripped."""
     path = snippet_path(name)
@@ -43,7 +43,7 @@ def snippet(name: str) -> str:
     return expr
 
 
-@functools.lru_cache(maxsize=None)
+@memoize("templates", maxsize=None)
 def template(name: str) -> str:
     """A kernel template, headed by a marker naming its file: compile errors, resource
     reports and the emulator's checker trace generated code back to it."""
@@ -61,7 +61,7 @@ _NUMPY_NAMESPACE = {
 }
 
 
-@functools.lru_cache(maxsize=None)
+@memoize("numpy snippet functions", maxsize=None)
 def numpy_function(name: str, arity: int, dtype: str):
     """The snippet as a Python function over numpy arrays; T is the operation's dtype."""
     args = ("c", "x", "y") if arity == 3 else ("x", "y")[:arity]

@@ -60,8 +60,8 @@ def _wide_groups():
 
 def test_corpus_and_every_cached_plan_compile_to_cubins():
     plans = _corpus_plans()
-    plans += list(engine.plans._plans.values())
-    plans += [entry[0] for entry in autodiff._fast_plans._plans.values()]
+    plans += engine.plans.values()
+    plans += [entry[0] for entry in autodiff._fast_plans.values()]
     sources = programs_of(plans)
     assert len(sources) > 50
     errors = compile_all(sources)

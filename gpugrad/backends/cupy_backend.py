@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 
 from .. import dtypes, nvrtc
+from ..caches import LRU
 from ..nvrtc import KernelCompileError
 from .generated import GeneratedKernelBackend
 
@@ -67,7 +68,7 @@ class CupyBackend(GeneratedKernelBackend):
         import cupy
         self.cupy = cupy
         self.xp = cupy
-        self._modules: dict[str, dict] = {}    # source -> {kernel: RawKernel}, across plans
+        self._modules = LRU("cupy modules", 4096)   # source -> {kernel: RawKernel}, across plans
         self._lock = threading.Lock()
         self.arch = f"sm_{cupy.cuda.Device().compute_capability}"   # e.g. sm_90 on an H100/H200
         self.resources: dict[str, object] = {}  # kernel name -> nvrtc.KernelResources
@@ -116,7 +117,8 @@ class CupyBackend(GeneratedKernelBackend):
         with self._lock:
             functions = self._modules.get(program.source)
             if functions is None:
-                functions = self._modules[program.source] = self._functions(program)
+                functions = self._functions(program)
+                self._modules.put(program.source, functions)
         return {name: (lambda grid, block, args, fn=fn: fn((grid,), (block,), args))
                 for name, fn in functions.items()}
 

@@ -19,13 +19,13 @@ that can be settled when the plan is built settled then:
 from __future__ import annotations
 
 import builtins
-import functools
 from typing import Callable
 
 import numpy as np
 
 from .. import dtypes
 from .. import primitives as P
+from ..caches import memoize
 from ..snippets import numpy_function, snippet
 
 
@@ -67,7 +67,7 @@ _SPECIAL = {
 }
 
 
-@functools.lru_cache(maxsize=None)
+@memoize("ufunc forms", maxsize=None)
 def ufunc_form(op: str, arity: int, dtype: str):
     """The ufunc equal to op's snippet for operands of dtype, or None. Equal means bitwise
     equal results (NaN payloads aside) over every pair of special values."""
