@@ -38,10 +38,11 @@ def _sync(device: str) -> None:
 
 
 def side_by_side(fns: dict, budget_s: float = 0.25, warmup: int = 3,
-                 max_calls: int = 20000, min_rounds: int = 5, max_rounds: int = 50) -> dict:
+                 max_calls: int = 20000, min_rounds: int = 10, max_rounds: int = 50) -> dict:
     """{name: Stats} for each of {name: (fn, device)}. Their batches run in rounds, one batch
     of each per round, so that all of them meet the same machine state (caches, allocator,
-    clocks, other processes); each batch is sized to about a tenth of the budget."""
+    clocks, other processes); each batch is sized to about a tenth of the budget, and at
+    least min_rounds run so that p10 and p90 rest on more than a handful of samples."""
     batches = {}
     for name, (fn, device) in fns.items():
         for _ in range(warmup):
