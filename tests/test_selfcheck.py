@@ -90,6 +90,35 @@ def test_a_check_that_raises_is_that_checks_failure_only(tmp_path, monkeypatch):
     assert seeds and all(c["status"] == "passed" for c in seeds)
 
 
+def test_the_timing_check_runs_against_a_stand_in_for_cupy(monkeypatch):
+    """The GPU-only timing check's own logic (no GPU here): CUDA events and copies stood in by
+    host clocks and numpy, variable_grads on the numpy backend, small sizes."""
+    import time
+    from types import SimpleNamespace
+
+    from gpugrad.backends.numpy_backend import NumpyBackend
+    from gpugrad.selfcheck import gpu_checks
+    from gpugrad.selfcheck.targets import Target
+
+    class Event:
+        def record(self):
+            self.t = time.perf_counter()
+
+        def synchronize(self):
+            pass
+    fake = SimpleNamespace(ones=np.ones, empty_like=np.empty_like, copyto=np.copyto, float32=np.float32,
+                           cuda=SimpleNamespace(Event=Event, get_elapsed_time=lambda a, b: (b.t - a.t) * 1e3))
+    backend = NumpyBackend()
+    backend.cupy = fake
+    monkeypatch.setattr(gpu_checks, "TIMING_LOG2", (6, 10))
+    data: dict = {}
+    summary = gpu_checks.timing(Target("cupy", backend, False), True, data)
+    assert [(r["workload"], r["log2_size"]) for r in data["rows"]] == \
+        [("seed", 6), ("chain", 6), ("seed", 10), ("chain", 10)]
+    assert all(r["time_us"] > 0 and r["x_floor"] > 0 and r["copy_gbps"] > 0 for r in data["rows"])
+    assert "seed 2^6" in summary and "x floor" in summary
+
+
 def test_random_graphs_are_reproducible_and_varied():
     assert graphs.generate(17).describe() == graphs.generate(17).describe()
     kinds = {s.kind for seed in range(200) for s in graphs.generate(seed).steps}

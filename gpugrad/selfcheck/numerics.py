@@ -42,7 +42,8 @@ def seed_programs(target_name: str, data: dict) -> str:
                               capture_output=True, text=True, env=env, timeout=300)
         label = f"seed program {k}"
         if proc.returncode:
-            problems.case(label, f"exit {proc.returncode}: {proc.stderr.strip().splitlines()[-1:]}")
+            last = (proc.stderr.strip().splitlines() or ["(no stderr)"])[-1]
+            problems.case(label, f"exit {proc.returncode}: {last}")
             continue
         data[f"stdout_{k}"] = proc.stdout
         if proc.stdout != EXPECTED[k]:
