@@ -21,7 +21,7 @@ _METHODS = {
     "broadcast_to": O.broadcast_to, "slice": O.slice, "pad": O.pad, "matmul": O.matmul,
     "softmax": O.softmax, "log_softmax": O.log_softmax, "flatten": O.flatten, "tile": O.tile,
     "squared_difference": O.squared_difference, "norm": O.norm, "dot": O.dot,
-    "stop_gradient": O.stop_gradient, "leaky_relu": O.leaky_relu, "gelu": O.gelu,
+    "stop_gradient": O.stop_gradient, "clone": O.clone, "leaky_relu": O.leaky_relu, "gelu": O.gelu,
 }
 
 

@@ -188,9 +188,12 @@ def test_disposing_a_lazy_tensor_does_not_break_its_dependents():
 def test_disposing_a_computed_result_recomputes_it_for_lazy_dependents():
     x = tf.tensor1d([1.0, 2.0])
     a = x.square().realize()
+    buf = weakref.ref(a.data_buffer())
     b = a.add(1)
     a.dispose()
-    assert b.array() == [2, 5]
+    gc.collect()
+    assert buf() is None     # a's memory is gone ...
+    assert b.array() == [2, 5]   # ... and b computes a again from x
 
 
 def test_disposing_data_before_a_lazy_dependent_ran_names_it():

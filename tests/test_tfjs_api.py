@@ -93,3 +93,54 @@ def test_set_backend_cpu_is_numpy():
         tf.set_backend(previous)
     with pytest.raises(ValueError, match="'cpu'.*selects numpy"):
         tf.set_backend("webgl")
+
+
+def test_clone_function_and_method():
+    v = tf.variable(tf.tensor1d([1.0, 2.0]))
+    a = tf.clone(v)
+    b = v.clone()
+    assert a is not v and b is not v and a.array() == [1, 2] and b.array() == [1, 2]
+    a.dispose()
+    assert not b.is_disposed and v.array() == [1, 2]   # handles are separate
+    tf.train.sgd(1.0).apply_gradients({v.name: tf.tensor1d([1.0, 1.0])})
+    assert b.array() == [1, 2] and v.array() == [0, 1]  # its own buffer
+    x = tf.tensor1d([1.0, 2.0])
+    assert tf.grad(lambda t: tf.clone(t).square().sum())(x).array() == [2, 4]
+    assert tf.clone(tf.tensor1d([True, False])).array() == [True, False]
+    v.dispose()
+
+
+def test_data_and_array_as_tfjs():
+    t = tf.tensor2d([[1, 2], [3, 4]], dtype="int32")
+    for read in (t.data, t.data_sync, t.dataSync):
+        flat = read()
+        assert isinstance(flat, np.ndarray) and flat.ndim == 1 and flat.tolist() == [1, 2, 3, 4]
+    flat = t.data()
+    flat[0] = 100                      # a copy: the tensor does not change
+    assert t.array() == [[1, 2], [3, 4]]
+    for read in (t.array, t.array_sync, t.arraySync):
+        assert read() == [[1, 2], [3, 4]]
+    assert tf.scalar(2.5).array_sync() == 2.5
+    assert tf.tensor1d([True, False]).arraySync() == [True, False]
+
+
+def test_tensor5d_and_tensor6d():
+    assert tf.tensor5d([[[[[1], [2]], [[3], [4]]]]]).shape == (1, 1, 2, 2, 1)
+    assert tf.tensor5d([1, 2, 3, 4, 5, 6, 7, 8], [1, 2, 2, 2, 1]).shape == (1, 2, 2, 2, 1)
+    assert tf.tensor6d(np.zeros((1, 2, 1, 2, 1, 2))).shape == (1, 2, 1, 2, 1, 2)
+    assert tf.tensor6d(list(range(4)), [1, 1, 1, 1, 2, 2], "int32").dtype == "int32"
+
+
+@pytest.mark.parametrize("make,args,message", [
+    (tf.tensor5d, ([1, 2], [1, 2]), "tensor5d() requires shape to have five numbers"),
+    (tf.tensor5d, ([[1, 2]],), "tensor5d() requires values to be number[][][][][] or flat/TypedArray"),
+    (tf.tensor5d, ([1, 2],), "tensor5d() requires shape to be provided when `values` are a flat array"),
+    (tf.tensor6d, ([1], [1, 1, 1, 1, 1]), "tensor6d() requires shape to have six numbers"),
+    (tf.tensor6d, (np.zeros((1, 1, 1, 1, 1)),), "tensor6d() requires values to be number[][][][][][] or flat/TypedArray"),
+    (tf.tensor6d, ([1],), "tensor6d() requires shape to be provided when `values` are a flat array"),
+    (tf.tensor1d, ([[1]],), "tensor1d() requires values to be a flat/TypedArray"),
+    (tf.tensor2d, ([1, 2, 3, 4],), "tensor2d() requires shape to be provided when `values` are a flat array"),
+])
+def test_ranked_constructors_check_as_tfjs(make, args, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        make(*args)
