@@ -49,6 +49,11 @@ def _install() -> None:
         return make(self, trainable, name, dtype)
 
     Tensor.variable = variable
+    # numpy on tensors: ufuncs gpugrad has run as its ops (and stay differentiable), anything
+    # else raises (gpugrad/numpy_interop.py); np.asarray(t) still converts through __array__.
+    from .numpy_interop import array_function, array_ufunc
+    Tensor.__array_ufunc__ = array_ufunc
+    Tensor.__array_function__ = array_function
     install_tfjs_names(Tensor)
 
 
