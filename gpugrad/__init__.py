@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from . import dtypes, methods  # noqa: F401 - methods installs Tensor's methods
+from ._version import __version__  # noqa: F401
 from .autodiff import (custom_grad, grad, grads, value_and_grad, value_and_grads,
                        variable_grads)
 from .explain import explain
