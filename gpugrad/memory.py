@@ -31,9 +31,10 @@ import threading
 import weakref
 from typing import Any, Callable
 
-from .tensor import Tensor, _DisposedTensor, _scopes, live_tensors, untrack
+from .tensor import Tensor, _DisposedTensor, _scopes, live_tensors, open_scopes, untrack
 
 _kept_lock = threading.Lock()
+_count_lock = threading.Lock()
 # Tensors tf.keep() exempted: weak, so keeping never keeps a tensor alive.
 _kept: "weakref.WeakSet[Tensor]" = weakref.WeakSet()
 
@@ -123,13 +124,15 @@ def tidy(name_or_fn: Any, fn: Callable | None = None) -> Any:
         stack = _scopes.stack = []
     scope = _Scope(next(_ids))
     stack.append(scope)
+    with _count_lock:
+        open_scopes[0] += 1
     try:
         result = fn()
     except BaseException:
-        stack.remove(scope)  # nested tidies have removed theirs, even when they raised
+        _close(stack, scope)
         _end(scope, [])      # as TF.js: an error in fn disposes what fn computed
         raise
-    stack.remove(scope)
+    _close(stack, scope)
     survivors = [t for t in _tensors_in(result, []) if t.__class__ is Tensor]
     # Compute what survives, in one plan, BEFORE disposing anything: a returned lazy tensor
     # may read tensors of this scope. It then belongs to the enclosing scope (if any).
@@ -147,6 +150,12 @@ def tidy(name_or_fn: Any, fn: Callable | None = None) -> Any:
         parent = stack[-1]
         parent.tracked.extend(weakref.ref(t) for t in computed_before if t.id >= parent.start)
     return result
+
+
+def _close(stack: list, scope: _Scope) -> None:
+    stack.remove(scope)  # nested tidies have removed theirs, even when they raised
+    with _count_lock:
+        open_scopes[0] -= 1
 
 
 def _end(scope: _Scope, survivors: list) -> None:

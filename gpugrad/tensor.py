@@ -200,21 +200,24 @@ class _DisposedTensor(Tensor):
 # --- the live-tensor registry (tf.memory(), tf.tidy()) -----------------------------------------
 
 # Every tensor that holds a buffer, weakly: the registry never keeps a tensor alive, so garbage
-# collection frees what nobody holds, as before. Guarded by a lock because a WeakSet cannot be
-# iterated (tf.memory()) while another thread adds to it.
+# collection frees what nobody holds, as before. Adding takes no lock (it is on the path of
+# every realization, and one set.add is atomic under the GIL); reading retries instead when
+# another thread added meanwhile (see live_tensors).
 _live: "weakref.WeakSet[Tensor]" = weakref.WeakSet()
-_live_lock = threading.Lock()
-# Per thread: the open tf.tidy() scopes, innermost last (gpugrad/memory.py).
+_live_add = _live.add
+# Per thread: the open tf.tidy() scopes, innermost last (gpugrad/memory.py). open_scopes[0]
+# counts them over all threads, so that track() skips the thread-local lookup (which costs
+# more than the rest of track) whenever no tidy is open anywhere, the common case.
 _scopes = threading.local()
+open_scopes = [0]
 
 
 def track(t: Tensor, scoped: bool = True) -> None:
     """Record that t now holds a buffer: tf.memory() counts it, and the innermost tidy scope
     of this thread that was open when t was created disposes it (unless scoped is False:
     variables' values live outside tidy, as in TF.js)."""
-    with _live_lock:
-        _live.add(t)
-    if scoped:
+    _live_add(t)
+    if scoped and open_scopes[0]:
         scopes = getattr(_scopes, "stack", None)
         if scopes:
             for scope in reversed(scopes):
@@ -224,13 +227,16 @@ def track(t: Tensor, scoped: bool = True) -> None:
 
 
 def untrack(t: Tensor) -> None:
-    with _live_lock:
-        _live.discard(t)
+    _live.discard(t)
 
 
 def live_tensors() -> list:
-    with _live_lock:
-        return [t for t in _live if t.buf is not None]
+    for _ in range(100):
+        try:
+            return [t for t in list(_live) if t.buf is not None]
+        except RuntimeError:  # "Set changed size during iteration": another thread added one
+            continue
+    raise RuntimeError("tf.memory(): other threads kept creating tensors; try again.")
 
 
 # --- leaves -----------------------------------------------------------------------------
