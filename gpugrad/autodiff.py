@@ -18,7 +18,7 @@ from . import ops as O
 from . import tensor as T
 from .derivatives import vjp
 from .schedule import PlanCache, build_plan, structure
-from .tensor import Tensor, _ids, shape_str
+from .tensor import Tensor, _ids, shape_str, track
 from .variables import Variable, _js_key_order, registered_variables
 
 _local = threading.local()
@@ -221,6 +221,7 @@ def _variable_grads_traced(y, start, trainable, targets, leaves=None):
     plan = build_plan(outputs, nodes)
     for node, buf in zip(outputs, engine.run_plan(plan, out_leaves)):
         node.buf = buf
+        track(node)
     return value, found, ((plan, picks, present) if None not in picks else None)
 
 
@@ -269,6 +270,7 @@ def _variable_grads_cached(y, start, trainable, targets):
     plan, picks, present = entry
     bufs = engine.run_plan(plan, [leaves[i] for i in picks])
     y.buf = bufs[0]
+    track(y)
     value = T.Tensor("buffer", (), None, y.shape, y.dtype, bufs[0])
     found = {}
     for v, k in zip(trainable, present):

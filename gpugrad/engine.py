@@ -5,7 +5,7 @@ from typing import Sequence
 
 from . import backends
 from .schedule import PlanCache, build_plan, resolve, structure
-from .tensor import Tensor
+from .tensor import Tensor, track
 
 plans = PlanCache("plans")
 
@@ -35,10 +35,13 @@ def realize(outputs: Sequence[Tensor]) -> None:
         for o in outputs:
             if o.buf is None:
                 o.buf = resolve(o).buf
+                track(o)
         return
     plan, leaves = plan_for(todo)
     for node, buf in zip(todo, run_plan(plan, leaves)):
         node.buf = buf
+        track(node)  # tf.memory() counts it; an open tf.tidy() disposes it
     for o in outputs:
         if o.buf is None:
             o.buf = resolve(o).buf
+            track(o)

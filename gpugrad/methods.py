@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from . import ops as O
 from .tensor import Tensor
+from .tfjs_names import install as install_tfjs_names
 
-# TF.js chaining method names (snake_case, with TF.js's camelCase as aliases)
+# TF.js chaining method names (snake_case; the camelCase aliases come from tfjs_names.py)
 _METHODS = {
     "add": O.add, "sub": O.sub, "mul": O.mul, "div": O.div, "neg": O.neg, "square": O.square,
     "sqrt": O.sqrt, "rsqrt": O.rsqrt, "exp": O.exp, "log": O.log, "log1p": O.log1p,
@@ -20,23 +21,13 @@ _METHODS = {
     "broadcast_to": O.broadcast_to, "slice": O.slice, "pad": O.pad, "matmul": O.matmul,
     "softmax": O.softmax, "log_softmax": O.log_softmax, "flatten": O.flatten, "tile": O.tile,
     "squared_difference": O.squared_difference, "norm": O.norm, "dot": O.dot,
-    "stop_gradient": O.stop_gradient, "leaky_relu": O.leaky_relu, "gelu": O.gelu,
-}
-_ALIASES = {
-    "lessEqual": "less_equal", "greaterEqual": "greater_equal", "notEqual": "not_equal",
-    "logicalAnd": "logical_and", "logicalOr": "logical_or", "logicalNot": "logical_not",
-    "clipByValue": "clip_by_value", "logSumExp": "logsumexp", "argMax": "argmax",
-    "argMin": "argmin", "expandDims": "expand_dims", "broadcastTo": "broadcast_to",
-    "matMul": "matmul", "logSoftmax": "log_softmax", "squaredDifference": "squared_difference",
-    "leakyRelu": "leaky_relu", "asType": "cast",
+    "stop_gradient": O.stop_gradient, "clone": O.clone, "leaky_relu": O.leaky_relu, "gelu": O.gelu,
 }
 
 
 def _install() -> None:
     for name, fn in _METHODS.items():
         setattr(Tensor, name, fn)
-    for alias, name in _ALIASES.items():
-        setattr(Tensor, alias, _METHODS[name])
 
     def swap(fn):
         return lambda self, other: fn(other, self)
@@ -58,6 +49,12 @@ def _install() -> None:
         return make(self, trainable, name, dtype)
 
     Tensor.variable = variable
+    # numpy on tensors: ufuncs gpugrad has run as its ops (and stay differentiable), anything
+    # else raises (gpugrad/numpy_interop.py); np.asarray(t) still converts through __array__.
+    from .numpy_interop import array_function, array_ufunc
+    Tensor.__array_ufunc__ = array_ufunc
+    Tensor.__array_function__ = array_function
+    install_tfjs_names(Tensor)
 
 
 _install()

@@ -18,6 +18,7 @@ import numpy as np
 from . import dtypes
 from . import ops as O
 from .tensor import Tensor
+from .tfjs_names import install as install_tfjs_names
 from .variables import Variable, variable
 
 Initializer = Callable[..., Tensor]
@@ -311,9 +312,9 @@ def accuracy(labels: Any, logits: Any) -> Tensor:
     return O.mean(O.cast(O.equal(O.argmax(logits, -1), target), dtypes.float32))
 
 
-losses = SimpleNamespace(
-    mean_squared_error=mean_squared_error, softmax_cross_entropy=softmax_cross_entropy,
-    meanSquaredError=mean_squared_error, softmaxCrossEntropy=softmax_cross_entropy)
+losses = SimpleNamespace(mean_squared_error=mean_squared_error,
+                         softmax_cross_entropy=softmax_cross_entropy)
+install_tfjs_names(losses)  # meanSquaredError, softmaxCrossEntropy: one table, no drift
 metrics = SimpleNamespace(accuracy=accuracy)
 
 

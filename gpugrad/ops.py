@@ -93,16 +93,33 @@ def from_dlpack(x: Any) -> Tensor:
     return T.from_array(array, dtypes.from_numpy(np.dtype(array.dtype.name)))
 
 
+_RANK_WORDS = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six"}
+
+
 def _ranked(rank: int, name: str):
+    """tf.tensor1d .. tf.tensor6d, with TF.js's checks and messages (in its order): the shape
+    must have `rank` numbers; values must be nested to that rank or flat (1-D); flat values
+    need a shape."""
     def make(values: TensorLike, shape: Sequence[int] | None = None, dtype: Any = None) -> Tensor:
-        out = tensor(values, shape, dtype)
-        if out.ndim != rank:
-            raise ValueError(
-                f"{name}() requires values of rank {rank}, but got shape {list(out.shape)}; "
-                f"use tf.tensor() for other ranks.")
-        return out
+        if values is None:
+            raise ValueError(f"The input to {name}() must be a tensor, array or number, not None.")
+        if shape is not None and rank > 1 and len(_shape_arg(shape)) != rank:
+            raise ValueError(f"{name}() requires shape to have {_RANK_WORDS[rank]} numbers "
+                             f"(got shape {list(_shape_arg(shape))}).")
+        inferred = values.shape if isinstance(values, Tensor) else np.shape(values)
+        hint = f" (got values of shape {list(inferred)}; use tf.tensor() for other ranks)"
+        if rank == 1:
+            if len(inferred) != 1:
+                raise ValueError(f"{name}() requires values to be a flat/TypedArray{hint}")
+        elif len(inferred) not in (rank, 1):
+            raise ValueError(f"{name}() requires values to be {'number' + '[]' * rank} or "
+                             f"flat/TypedArray{hint}")
+        elif len(inferred) == 1 and shape is None:
+            raise ValueError(f"{name}() requires shape to be provided when `values` are a flat "
+                             f"array (got {inferred[0]} values)")
+        return tensor(values, shape, dtype)
     make.__name__ = name
-    make.__doc__ = f"tf.{name}: a rank-{rank} tensor."
+    make.__doc__ = f"tf.{name}: a rank-{rank} tensor (nested values, or flat values and a shape)."
     return make
 
 
@@ -110,10 +127,20 @@ tensor1d = _ranked(1, "tensor1d")
 tensor2d = _ranked(2, "tensor2d")
 tensor3d = _ranked(3, "tensor3d")
 tensor4d = _ranked(4, "tensor4d")
+tensor5d = _ranked(5, "tensor5d")
+tensor6d = _ranked(6, "tensor6d")
 
 
 def scalar(value: Any, dtype: Any = None) -> Tensor:
     return tensor(value, (), dtype)
+
+
+def clone(x: TensorLike) -> Tensor:
+    """tf.clone: a new tensor with x's values. Its own handle (disposing one leaves the other
+    alone) and its own buffer once computed (a variable's later in-place update does not show
+    through); the gradient passes through unchanged."""
+    x = convert(x)
+    return T.elementwise("copy", (x,), x.dtype)
 
 
 def convert(x: TensorLike, dtype: Any = None) -> Tensor:

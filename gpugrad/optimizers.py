@@ -33,7 +33,7 @@ import numpy as np
 from . import dtypes, engine
 from .backends import current
 from .optim_codegen import UpdateRule, generate, load_rule, numpy_update
-from .tensor import Tensor, shape_str
+from .tensor import Tensor, shape_str, variable_leaf
 from .variables import Variable, _registry
 
 EPSILON = 1e-7   # TF.js's backend.epsilon() on the cpu and webgl backends
@@ -109,7 +109,7 @@ def _retire_leaf(var: Variable) -> None:
     key graphs by node, as assign does). A lazy expression built from the old value still holds
     the old leaf: it gets a private copy of the old values, as Variable promises."""
     old = var.value_node
-    var.value_node = Tensor("buffer", (), None, old.shape, old.dtype, old.buf)
+    var.value_node = variable_leaf(old.buf, old.shape, old.dtype)
     if _ALONE is None or sys.getrefcount(old) > _ALONE:
         old.buf = old.buf.copy()
 

@@ -152,6 +152,13 @@ _MOVEMENT_VIEWS = frozenset(("reshape", "permute", "expand"))
 
 def build_plan(outputs: Sequence[Tensor], nodes: list[Tensor]) -> Plan:
     """Schedule the graph (nodes in topological order, as from structure())."""
+    for n in nodes:
+        if n.op == "buffer" and n.buf is None:  # data disposed before its dependents ran
+            raise ValueError(
+                f"Tensor is disposed. (a lazy tensor reads a {n.dtype} tensor of shape "
+                f"{list(n.shape)} that was disposed before the lazy tensor was computed; compute "
+                "it (print, numpy(), realize()) before disposing what it reads, or tf.keep() it "
+                "inside tf.tidy.)")
     pos = {id(n): i for i, n in enumerate(nodes)}
     srcs = [tuple(pos[id(resolve(s))] for s in n.src) if n.buf is None and n.op != "const" else ()
             for n in nodes]

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import itertools
 import math
+import threading
+import weakref
 from typing import Any, Sequence
 
 import numpy as np
@@ -41,6 +43,8 @@ class Tensor:
         self.dtype = dtype
         self.buf = buf
         self.id = next(_ids)
+        if buf is not None:
+            track(self)
 
     # --- reading values -------------------------------------------------------------
     @property
@@ -76,6 +80,7 @@ class Tensor:
         return to_numpy(self.data_buffer())
 
     def item(self):
+        self._node()  # a disposed tensor says so before anything else
         if self.size != 1:
             raise ValueError(
                 f"item() needs a tensor with one element, but this one has shape {list(self.shape)} "
@@ -85,19 +90,28 @@ class Tensor:
     def tolist(self):
         return self.numpy().tolist()
 
-    def array(self):
-        return self.tolist()
+    def array_sync(self):
+        """TF.js's arraySync: the values as nested Python lists (a number for a scalar)."""
+        return self.numpy().tolist()
 
     def data_sync(self) -> np.ndarray:
-        return self.numpy().reshape(-1)
+        """TF.js's dataSync: the values as a flat array (a copy: writing to it never changes
+        the tensor), like TF.js's TypedArray."""
+        return self.numpy().flatten()
 
-    dataSync = data_sync
+    # TF.js's data() and array() return Promises; Python has no event loop to wait for, so
+    # they are the synchronous forms (the kernels run at the call).
+    array = array_sync
+    data = data_sync
+
+    @property
+    def is_disposed(self) -> bool:
+        """TF.js's isDisposed: a disposed tensor, or a disposed Variable."""
+        return self.__class__ is _DisposedTensor or getattr(self, "disposed", False) is True
 
     def to_string(self, verbose: bool = False) -> str:
         from .printing import format_tensor
         return format_tensor(self.numpy(), self.dtype, verbose)
-
-    toString = to_string
 
     def __str__(self) -> str:
         return self.to_string()
@@ -142,7 +156,10 @@ class Tensor:
     __hash__ = object.__hash__
 
     def dispose(self) -> None:
-        """Frees the buffer once nothing else needs it (TF.js compatibility)."""
+        """Release this tensor (TF.js's dispose): later use raises `Tensor is disposed.`; see
+        gpugrad/memory.py for what happens to its buffer and to lazy tensors built from it."""
+        from .memory import dispose_tensor
+        dispose_tensor(self)
 
     @property
     def __cuda_array_interface__(self) -> dict:
@@ -159,6 +176,69 @@ class Tensor:
         return self.data_buffer().__dlpack_device__()
 
 
+class _DisposedTensor(Tensor):
+    """What a Tensor becomes when disposed (its class is swapped, so the ops' fast paths, which
+    test ``x.__class__ is Tensor``, fall through to convert() and raise here, at no cost to
+    live tensors). Shape and dtype stay readable, as in TF.js; the graph node itself is
+    unchanged, so lazy tensors built from it still compute (see gpugrad/memory.py)."""
+
+    __slots__ = ()
+
+    def _node(self) -> Tensor:
+        raise ValueError(
+            f"Tensor is disposed. (a {self.dtype} tensor of shape {list(self.shape)}, released by "
+            "dispose() or by the tf.tidy() it was made in; return it from the tidy or tf.keep() "
+            "it to use it afterwards.)")
+
+    def dispose(self) -> None:
+        pass  # disposing twice is harmless, as in TF.js
+
+    def __repr__(self) -> str:
+        return f"<gpugrad.Tensor shape={list(self.shape)}, dtype={self.dtype}, disposed>"
+
+
+# --- the live-tensor registry (tf.memory(), tf.tidy()) -----------------------------------------
+
+# Every tensor that holds a buffer, weakly: the registry never keeps a tensor alive, so garbage
+# collection frees what nobody holds, as before. Adding takes no lock (it is on the path of
+# every realization, and one set.add is atomic under the GIL); reading retries instead when
+# another thread added meanwhile (see live_tensors).
+_live: "weakref.WeakSet[Tensor]" = weakref.WeakSet()
+_live_add = _live.add
+# Per thread: the open tf.tidy() scopes, innermost last (gpugrad/memory.py). open_scopes[0]
+# counts them over all threads, so that track() skips the thread-local lookup (which costs
+# more than the rest of track) whenever no tidy is open anywhere, the common case.
+_scopes = threading.local()
+open_scopes = [0]
+
+
+def track(t: Tensor, scoped: bool = True) -> None:
+    """Record that t now holds a buffer: tf.memory() counts it, and the innermost tidy scope
+    of this thread that was open when t was created disposes it (unless scoped is False:
+    variables' values live outside tidy, as in TF.js)."""
+    _live_add(t)
+    if scoped and open_scopes[0]:
+        scopes = getattr(_scopes, "stack", None)
+        if scopes:
+            for scope in reversed(scopes):
+                if t.id >= scope.start:
+                    scope.tracked.append(weakref.ref(t))
+                    break
+
+
+def untrack(t: Tensor) -> None:
+    _live.discard(t)
+
+
+def live_tensors() -> list:
+    for _ in range(100):
+        try:
+            return [t for t in list(_live) if t.buf is not None]
+        except RuntimeError:  # "Set changed size during iteration": another thread added one
+            continue
+    raise RuntimeError("tf.memory(): other threads kept creating tensors; try again.")
+
+
 # --- leaves -----------------------------------------------------------------------------
 
 def from_array(array: np.ndarray | Any, dtype: str) -> Tensor:
@@ -166,6 +246,15 @@ def from_array(array: np.ndarray | Any, dtype: str) -> Tensor:
     from .backends import current
     buf = current().asarray(array, dtype)
     return Tensor("buffer", (), None, tuple(int(d) for d in buf.shape), dtype, buf)
+
+
+def variable_leaf(buf: Any, shape: tuple, dtype: str) -> Tensor:
+    """A leaf holding a variable's value: counted by tf.memory() but never disposed by a
+    tf.tidy() (variables live outside tidy scopes, as in TF.js)."""
+    leaf = Tensor("buffer", (), None, shape, dtype)
+    leaf.buf = buf
+    track(leaf, scoped=False)
+    return leaf
 
 
 def const(value: Any, shape: tuple, dtype: str) -> Tensor:

@@ -7,7 +7,7 @@ import weakref
 from typing import Any
 
 from . import dtypes
-from .tensor import Tensor, shape_str
+from .tensor import Tensor, shape_str, variable_leaf
 
 _lock = threading.Lock()
 _next_auto_name = 0
@@ -36,6 +36,8 @@ class Variable(Tensor):
 
     def assign(self, new_value: Any) -> "Variable":
         from .ops import convert
+        if self.disposed:
+            self._node()  # raises Tensor is disposed.
         new = convert(new_value)._node()
         if new.dtype != self.dtype:
             raise TypeError(
@@ -50,7 +52,7 @@ class Variable(Tensor):
         # A leaf of its own, so that no two variables (or a variable and a tensor) are one
         # node of the graph, over a private copy of the buffer: optimizers update a
         # variable's buffer in place, which must not change any other tensor.
-        self.value_node = Tensor("buffer", (), None, new.shape, new.dtype, new.buf.copy())
+        self.value_node = variable_leaf(new.buf.copy(), new.shape, new.dtype)
         return self
 
     def dispose(self) -> None:
@@ -59,6 +61,9 @@ class Variable(Tensor):
                 del _registry[self.name]
                 _order.pop(self.name, None)
         self.disposed = True
+        # Drop the value: its memory is freed unless a lazy tensor that read it still needs it
+        # (that tensor's graph holds the value leaf, so it still computes).
+        self.value_node = None
 
     def __repr__(self) -> str:
         return f"<gpugrad.Variable {self.name!r} shape={list(self.shape)} dtype={self.dtype} trainable={self.trainable}>"
@@ -73,7 +78,7 @@ def variable(initial_value: Any, trainable: bool = True, name: str | None = None
         value = cast(value, dtypes.canonical(dtype))._node()
     value.realize()
     # A private copy: optimizers update a variable's buffer in place (see Variable.assign).
-    leaf = Tensor("buffer", (), None, value.shape, value.dtype, value.buf.copy())
+    leaf = variable_leaf(value.buf.copy(), value.shape, value.dtype)
     if name is not None and not isinstance(name, str):
         raise TypeError(f"variable name must be a string, got {type(name).__name__}")
     global _next_auto_name

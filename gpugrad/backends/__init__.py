@@ -8,10 +8,14 @@ import numpy as np
 from .numpy_backend import NumpyBackend
 
 _BACKENDS = ("numpy", "cupy")
+# TF.js calls its CPU backend 'cpu'; here that is the numpy backend. get_backend() keeps
+# answering with gpugrad's own name ('numpy'), the name that says what actually runs.
+_TFJS_NAMES = {"cpu": "numpy"}
 _current = None
 
 
 def _make(name: str):
+    name = _TFJS_NAMES.get(name, name)
     if name == "numpy":
         return NumpyBackend()
     if name == "cupy":
@@ -23,7 +27,8 @@ def _make(name: str):
                 "(pip install \"gpugrad[cuda12]\" or \"gpugrad[cuda13]\") on a machine with an NVIDIA "
                 "GPU and driver, or use set_backend('numpy').")
         return CupyBackend()
-    raise ValueError(f"Unknown backend {name!r}: choose one of {', '.join(_BACKENDS)}.")
+    raise ValueError(f"Unknown backend {name!r}: choose one of {', '.join(_BACKENDS)} "
+                     "('cpu', TF.js's name for its CPU backend, selects numpy).")
 
 
 def _default():
@@ -44,7 +49,8 @@ def current():
 
 
 def set_backend(name: str) -> None:
-    """Use the numpy or the CuPy backend from now on (process-wide)."""
+    """Use the numpy or the CuPy backend from now on (process-wide). TF.js's 'cpu' selects
+    numpy; get_backend() then returns 'numpy'."""
     global _current
     _current = _make(str(name).lower())
 

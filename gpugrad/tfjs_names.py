@@ -1,0 +1,84 @@
+"""The one table of TensorFlow.js names: camelCase (as TF.js users write it) -> snake_case.
+
+gpugrad's functions and methods are defined once, under their Python (snake_case) names.
+Everywhere a snake_case name exists (the ``gpugrad`` module, ``Tensor``'s methods,
+``tf.losses``), ``install`` binds the camelCase name to the very same object, so the two
+spellings can never drift apart. tests/test_tfjs_api.py walks this table, and also checks
+that every public snake_case function either has its entry here or is listed in NOT_TFJS
+with the reason it has no TF.js name.
+"""
+from __future__ import annotations
+
+TFJS_NAMES: dict[str, str] = {
+    # creation
+    "zerosLike": "zeros_like", "onesLike": "ones_like", "randomNormal": "random_normal",
+    "randomUniform": "random_uniform", "range": "range_",
+    # autodiff and variables
+    "variableGrads": "variable_grads", "valueAndGrad": "value_and_grad",
+    "valueAndGrads": "value_and_grads", "customGrad": "custom_grad",
+    "disposeVariables": "dispose_variables",
+    # backends
+    "setBackend": "set_backend", "getBackend": "get_backend",
+    # elementwise
+    "lessEqual": "less_equal", "greaterEqual": "greater_equal", "notEqual": "not_equal",
+    "logicalAnd": "logical_and", "logicalOr": "logical_or", "logicalNot": "logical_not",
+    "clipByValue": "clip_by_value", "squaredDifference": "squared_difference",
+    "leakyRelu": "leaky_relu", "logSigmoid": "log_sigmoid", "isNaN": "is_nan",
+    "isFinite": "is_finite",
+    # reductions, movement, linear algebra
+    "logSumExp": "logsumexp", "argMax": "argmax", "argMin": "argmin",
+    "expandDims": "expand_dims", "broadcastTo": "broadcast_to", "matMul": "matmul",
+    "outerProduct": "outer_product", "logSoftmax": "log_softmax",
+    # tensor methods that exist only as methods
+    "asType": "cast", "dataSync": "data_sync", "arraySync": "array_sync",
+    "toString": "to_string", "isDisposed": "is_disposed",
+    # tf.losses
+    "meanSquaredError": "mean_squared_error", "softmaxCrossEntropy": "softmax_cross_entropy",
+}
+
+# TF.js has these only as Tensor methods: never bound at module level.
+METHOD_ONLY = frozenset({"asType", "dataSync", "arraySync", "toString", "isDisposed"})
+
+# Public snake_case functions that TF.js has no name for (so they get no camelCase alias).
+NOT_TFJS: dict[str, str] = {
+    "from_dlpack": "TF.js has no DLPack interop",
+    "stop_gradient": "TF.js has no stopGradient (gpugrad extra, as in JAX)",
+    "broadcast_shapes": "a helper of gpugrad's op layer, not TF.js API",
+    "normalize_axes": "a helper of gpugrad's op layer, not TF.js API",
+    "shape_str": "a helper that formats shapes as TF.js messages do",
+    "data_buffer": "the backend array itself (numpy or CuPy); TF.js keeps its buffers internal",
+}
+
+
+def install(namespace, names: dict[str, str] = TFJS_NAMES) -> list[str]:
+    """Bind each camelCase name to the object its snake_case name holds in namespace (a
+    module's globals() dict, a class or any object with attributes). Returns the camelCase
+    names bound; entries whose snake_case name is absent there are skipped."""
+    bound = []
+    for camel, snake in names.items():
+        if isinstance(namespace, dict):
+            if camel not in METHOD_ONLY and snake in namespace:
+                namespace[camel] = namespace[snake]
+                bound.append(camel)
+            continue
+        if camel in METHOD_ONLY and not isinstance(namespace, type):
+            continue
+        value = _raw_attr(namespace, snake)
+        if value is not _MISSING:
+            setattr(namespace, camel, value)
+            bound.append(camel)
+    return bound
+
+
+_MISSING = object()
+
+
+def _raw_attr(namespace, name: str):
+    """The attribute as stored: for a class, a property stays the property (getattr on the
+    class would give the same object for functions, but this keeps descriptors intact)."""
+    if isinstance(namespace, type):
+        for klass in namespace.__mro__:
+            if name in vars(klass):
+                return vars(klass)[name]
+        return _MISSING
+    return getattr(namespace, name, _MISSING)
