@@ -47,6 +47,7 @@ NOT_TFJS: dict[str, str] = {
     "normalize_axes": "a helper of gpugrad's op layer, not TF.js API",
     "shape_str": "a helper that formats shapes as TF.js messages do",
     "data_buffer": "the backend array itself (numpy or CuPy); TF.js keeps its buffers internal",
+    "clear_caches": "gpugrad's plan and kernel caches have no TF.js counterpart",
 }
 
 
