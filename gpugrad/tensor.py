@@ -170,6 +170,9 @@ def from_array(array: np.ndarray | Any, dtype: str) -> Tensor:
 
 def const(value: Any, shape: tuple, dtype: str) -> Tensor:
     """A tensor filled with one value; kept symbolic so kernels inline it."""
+    if dtype == dtypes.int32 and value.__class__ is not int and value.__class__ is not bool \
+            or value.__class__ is int and not -2**31 <= value < 2**31:
+        dtypes.check_fits(value, dtype, "constant")  # np.int32() would wrap numpy integers
     value = dtypes.NUMPY[dtype].type(value).item()
     return Tensor("const", (), value, tuple(shape), dtype)
 
