@@ -240,7 +240,8 @@ def plan_variable_grads(f, var_list=None):
     names[plan.outputs[0][0]] = "value"
     for v in trainable:
         if id(v) in found:
-            names[plan.outputs[outputs.index(found[id(v)])][0]] = f"grad {v.name!r}"
+            at = next(k for k, o in enumerate(outputs) if o is found[id(v)])  # == is elementwise
+            names[plan.outputs[at][0]] = f"grad {v.name!r}"
     return plan, names
 
 

@@ -29,7 +29,7 @@ def realize(outputs: Sequence[Tensor]) -> None:
     todo = []
     for o in outputs:
         node = resolve(o)
-        if node.buf is None and node not in todo:
+        if node.buf is None and all(node is not t for t in todo):  # not `in`: == is elementwise
             todo.append(node)
     if not todo:
         for o in outputs:

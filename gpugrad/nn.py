@@ -9,7 +9,6 @@ from __future__ import annotations
 import itertools
 import math
 import numbers
-import weakref
 from types import SimpleNamespace
 from typing import Any, Callable, Iterator, Sequence
 
@@ -17,7 +16,7 @@ import numpy as np
 
 from . import dtypes
 from . import ops as O
-from .tensor import Tensor
+from .tensor import Tensor, WeakIdDict
 from .variables import Variable, variable
 
 Initializer = Callable[..., Tensor]
@@ -231,7 +230,7 @@ def mean_squared_error(labels: Any, predictions: Any) -> Tensor:
 
 # The range of integer labels whose values the host already knows (made by batches(), or read
 # back once): checking them again costs no device-to-host copy (a sync on a GPU).
-_known_labels: "weakref.WeakKeyDictionary[Tensor, tuple]" = weakref.WeakKeyDictionary()
+_known_labels: "WeakIdDict[Tensor, tuple]" = WeakIdDict()  # by identity: == is elementwise
 
 
 def _label_summary(values: np.ndarray) -> tuple[bool, float, float]:

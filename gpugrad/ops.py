@@ -780,10 +780,10 @@ def concat(tensors: Sequence[TensorLike], axis: int = 0) -> Tensor:
         return xs[0]
     rank = xs[0].ndim
     ax = normalize_axes(axis, rank, "concat")[0]
-    for t in xs[1:]:
+    for k, t in enumerate(xs[1:], 1):
         if t.ndim != rank or any(a != b for i, (a, b) in enumerate(zip(t.shape, xs[0].shape)) if i != ax):
             raise ValueError(
-                f"Error in concat{rank}D: shape of tensors[{xs.index(t)}] ({list(t.shape)}) does not "
+                f"Error in concat{rank}D: shape of tensors[{k}] ({list(t.shape)}) does not "
                 f"match the shape of the rest ({list(xs[0].shape)}) along the non-concatenated axis "
                 f"{[i for i in range(rank) if i != ax]}.")
     dtype = xs[0].dtype

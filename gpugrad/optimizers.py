@@ -7,7 +7,7 @@ kernel per dtype for all variables of a step (multi-tensor apply). Updates are i
 Better than TF.js, on purpose:
 * State (slots) is keyed by the Variable object, never by the variable's position in the
   applied list (TF.js gives p2 p1's momentum when the list changes). It lives on the optimizer
-  in a WeakKeyDictionary, not in the variable registry: TF.js registers slots as variables
+  in a weak dict keyed by identity, not in the variable registry: TF.js registers slots as variables
   (using up auto names and showing up in the default var_list); gpugrad does not.
 * Each variable counts its own steps t, as PyTorch does, so a variable that joins training
   late gets its own bias correction (TF.js uses the optimizer's global count).
@@ -25,7 +25,6 @@ import numbers
 import re
 import sys
 import threading
-import weakref
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -33,7 +32,7 @@ import numpy as np
 from . import dtypes, engine
 from .backends import current
 from .optim_codegen import UpdateRule, generate, load_rule, numpy_update
-from .tensor import Tensor, shape_str
+from .tensor import Tensor, WeakIdDict, shape_str
 from .variables import Variable, _registry
 
 EPSILON = 1e-7   # TF.js's backend.epsilon() on the cpu and webgl backends
@@ -138,7 +137,8 @@ class Optimizer:
     def __init__(self, learning_rate: float, var_list: Sequence[Variable] | None = None):
         self.learning_rate = learning_rate
         self.iterations = 0
-        self._states: "weakref.WeakKeyDictionary[Variable, _State]" = weakref.WeakKeyDictionary()
+        # keyed by identity: == on variables is elementwise, so WeakKeyDictionary cannot key them
+        self._states: "WeakIdDict[Variable, _State]" = WeakIdDict()
         self._lock = threading.Lock()
         self._built: dict[str, Variable] | None = None
         if var_list is not None:
@@ -215,7 +215,7 @@ class Optimizer:
     def dispose(self) -> None:
         """Drop all state (TF.js frees its slot variables)."""
         with self._lock:
-            self._states = weakref.WeakKeyDictionary()
+            self._states = WeakIdDict()
 
     def __repr__(self) -> str:
         return f"<gpugrad {type(self).__name__} learning_rate={self.learning_rate:g} iterations={self.iterations}>"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import weakref
 from typing import Any, Sequence
 
 import numpy as np
@@ -157,6 +158,46 @@ class Tensor:
 
     def __dlpack_device__(self):
         return self.data_buffer().__dlpack_device__()
+
+
+class WeakIdDict:
+    """A mapping keyed by the identity of objects it holds weakly (an entry goes when its key
+    is collected). weakref.WeakKeyDictionary compares keys with ==, which is elementwise for
+    tensors (and False for NaN), so it cannot key tensors or variables."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self):
+        self._data: dict = {}   # id(key) -> (weakref to key, value)
+
+    def get(self, key, default=None):
+        entry = self._data.get(id(key))
+        return entry[1] if entry is not None and entry[0]() is key else default
+
+    def __getitem__(self, key):
+        entry = self._data.get(id(key))
+        if entry is None or entry[0]() is not key:
+            raise KeyError(key)
+        return entry[1]
+
+    def __setitem__(self, key, value) -> None:
+        data, k = self._data, id(key)
+
+        def drop(ref, data=data, k=k):
+            entry = data.get(k)
+            if entry is not None and entry[0] is ref:
+                del data[k]
+
+        entry = data.get(k)
+        ref = entry[0] if entry is not None and entry[0]() is key else weakref.ref(key, drop)
+        data[k] = (ref, value)
+
+    def __contains__(self, key) -> bool:
+        entry = self._data.get(id(key))
+        return entry is not None and entry[0]() is key
+
+    def __len__(self) -> int:
+        return sum(1 for ref, _ in list(self._data.values()) if ref() is not None)
 
 
 # --- leaves -----------------------------------------------------------------------------
