@@ -475,7 +475,10 @@ def relu(x: TensorLike) -> Tensor:
 
 
 def relu6(x: TensorLike) -> Tensor:
-    return clip_by_value(x, 0, 6)
+    # relu6'(0) = 0 like relu'(0) (and TF.js's relu6), relu6'(6) = 1; NaN passes through.
+    # clip_by_value would give 1 at 0: its gradient includes both bounds.
+    x = convert(x)
+    return where(less_equal(x, 0), 0, where(greater(x, 6), 6, x))
 
 
 def elu(x: TensorLike) -> Tensor:
