@@ -60,7 +60,7 @@ def tensor(values: TensorLike, shape: Sequence[int] | None = None, dtype: Any = 
         out = values._node()
         if dtype is not None:
             out = cast(out, dtype)
-        return reshape(out, shape) if shape is not None else out
+        return reshape(out, shape) if shape is not None else T.same(out)
     dt = dtypes.canonical(dtype) if dtype is not None else None
     array = _to_numpy(values)
     if dt is None:
@@ -205,11 +205,18 @@ def ones(shape: Sequence[int], dtype: Any = "float32") -> Tensor:
 
 def zeros_like(x: TensorLike) -> Tensor:
     x = convert(x)
+    if T.trace.depth:
+        # Inside a gradient call the result must stay connected to x with a zero gradient
+        # (TF.js's ZerosLike has one): a bare constant made grad(zeros_like) "not connected".
+        # x < x is false for every x, NaN included, and comparisons have zero gradients.
+        return T.cast(less(x, x), x.dtype)
     return T.const(0, x.shape, x.dtype)
 
 
 def ones_like(x: TensorLike) -> Tensor:
     x = convert(x)
+    if T.trace.depth:  # connected, zero gradient: see zeros_like
+        return T.cast(logical_not(less(x, x)), x.dtype)
     return T.const(1, x.shape, x.dtype)
 
 
@@ -355,18 +362,18 @@ def _elementwise(op: str, *args) -> Tensor:
     xs = tuple(T.cast(x, dtype) for x in xs)
     if op == "mul":  # x*1 and 1*x are common in gradients: fold them away
         if T.is_const(xs[1], 1):
-            return xs[0]
+            return T.same(xs[0])
         if T.is_const(xs[0], 1):
-            return xs[1]
+            return T.same(xs[1])
     elif op in ("add", "sub") and T.is_const(xs[1], 0):
-        return xs[0]
+        return T.same(xs[0])
     elif op == "add" and T.is_const(xs[0], 0):
-        return xs[1]
+        return T.same(xs[1])
     elif op == "pow" and T.is_const(xs[1]) and xs[0].op != "const":
         # Constant exponents that are cheaper (and as exact) as other primitives.
         base, c = xs[0], xs[1].arg
         if c == 1:
-            return base
+            return T.same(base)
         if c == 2:
             return T.elementwise("mul", (base, base), dtype)
         if c == 0.5:
@@ -780,7 +787,7 @@ def concat(tensors: Sequence[TensorLike], axis: int = 0) -> Tensor:
     if not xs:
         raise ValueError("concat() needs at least one tensor")
     if len(xs) == 1:
-        return xs[0]
+        return T.same(xs[0])
     rank = xs[0].ndim
     ax = normalize_axes(axis, rank, "concat")[0]
     for k, t in enumerate(xs[1:], 1):

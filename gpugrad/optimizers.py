@@ -33,7 +33,7 @@ from . import dtypes, engine
 from .backends import current
 from .optim_codegen import UpdateRule, generate, load_rule, numpy_update
 from .tensor import Tensor, WeakIdDict, shape_str
-from .variables import Variable, _registry
+from .variables import Variable, _registry, buffers_lock
 
 EPSILON = 1e-7   # TF.js's backend.epsilon() on the cpu and webgl backends
 
@@ -278,7 +278,16 @@ class Optimizer:
                 raise ValueError(f"{self._who}.{api}: two gradients for variable {var.name!r}.")
             seen[id(var)] = var
             self._check_float(var)
-            g = convert(g, var.dtype) if not isinstance(g, Tensor) else g._node()
+            if isinstance(g, Tensor):
+                g = g._node()
+            else:
+                try:
+                    g = convert(g, var.dtype)
+                except (TypeError, ValueError) as exc:  # say whose gradient it is
+                    raise type(exc)(
+                        f"{self._who}.{api}: the gradient for variable {var.name!r} cannot be "
+                        f"made a tensor: {exc} Pass a tensor or a numeric array of shape "
+                        f"{list(var.shape)}; nothing was updated.") from exc
             if g.shape != var.shape:
                 raise ValueError(
                     f"{self._who}.{api}: the gradient for variable {var.name!r} has shape "
@@ -313,19 +322,22 @@ class Optimizer:
             if runner:
                 for program in programs.values():
                     backend.compile(program)   # cached by source after the first step
-            pairs = self._unalias(pairs, cost)
-            grad_of = {id(var): g for var, g in pairs}
-            for var, _ in pairs:
-                _retire_leaf(var)
-            for (dt, t), members in groups.items():
-                arrays = [[var.value_node.buf for var, _, _ in members],
-                          [grad_of[id(var)] for var, _, _ in members]]
-                arrays += [[state.arrays[name] for _, _, state in members] for name in self.slot_init]
-                scalars = self.scalars(t)
-                if runner:
-                    runner(programs[dt], arrays, scalars)
-                else:
-                    _run_numpy(programs[dt], rule, dt, arrays, scalars)
+            # The write lock: no plan reads a variable while its buffer is half updated
+            # (another thread's variable_grads sees it before or after this step).
+            with buffers_lock.writing():
+                pairs = self._unalias(pairs, cost)
+                grad_of = {id(var): g for var, g in pairs}
+                for var, _ in pairs:
+                    _retire_leaf(var)
+                for (dt, t), members in groups.items():
+                    arrays = [[var.value_node.buf for var, _, _ in members],
+                              [grad_of[id(var)] for var, _, _ in members]]
+                    arrays += [[state.arrays[name] for _, _, state in members] for name in self.slot_init]
+                    scalars = self.scalars(t)
+                    if runner:
+                        runner(programs[dt], arrays, scalars)
+                    else:
+                        _run_numpy(programs[dt], rule, dt, arrays, scalars)
             for var, state in new_states.items():
                 self._states[var] = state
             for _, members in groups.items():

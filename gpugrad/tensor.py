@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import threading
 import weakref
 from typing import Any, Sequence
 
@@ -21,6 +22,22 @@ from .snippets import numpy_function
 _ids = itertools.count()
 
 Shape = tuple
+
+
+class _Trace(threading.local):
+    """Per-thread state of the gradient calls running on this thread.
+
+    depth: how many gradient calls are running their f (nested calls count each).
+    pins: while a gradient call runs, id(variable) -> (variable, [its leaves]): the value each
+    variable had when this thread first read it in the call (and the values this thread
+    assigned since). Every read of a variable in the call returns the same leaf, whatever
+    other threads assign meanwhile, and the leaves are the targets of the gradient."""
+
+    depth = 0
+    pins = None
+
+
+trace = _Trace()
 
 
 def shape_str(shape: Sequence[int]) -> str:
@@ -73,8 +90,16 @@ class Tensor:
         return node.buf
 
     def numpy(self) -> np.ndarray:
+        """The values as a numpy array. On the numpy backend it is a read-only view of the
+        tensor's buffer: tensors are immutable, and a write through the array would change
+        this tensor (and every plan result that shares its buffer) behind the engine's back."""
         from .backends import to_numpy
-        return to_numpy(self.data_buffer())
+        buf = self.data_buffer()
+        out = to_numpy(buf)
+        if out is buf:
+            out = out.view()
+            out.flags.writeable = False
+        return out
 
     def item(self):
         if self.size != 1:
@@ -236,9 +261,21 @@ def elementwise(op: str, srcs: tuple, dtype: str, out_dtype: str | None = None) 
     return Tensor(op, srcs, None, shape, out)
 
 
+def same(x: Tensor) -> Tensor:
+    """What an op returns when it is the identity for its arguments (reshape to the same
+    shape, x * 1, a reduction over no axes, ...). Outside gradient calls that is x itself.
+    While a gradient call runs f it is a new "identity" node over x: returning x would make
+    y = f(x) the input itself, which is "not connected" to x, while TF.js (where every op
+    makes a node) gives dy. The scheduler reads identity nodes as their input, so they cost
+    nothing in a kernel."""
+    if trace.depth == 0:
+        return x
+    return Tensor("identity", (x,), None, x.shape, x.dtype)
+
+
 def cast(x: Tensor, dtype: str) -> Tensor:
     if x.dtype == dtype:
-        return x
+        return same(x)
     if is_const(x):
         return const(np.asarray(x.arg, dtypes.NUMPY[x.dtype]).astype(dtypes.NUMPY[dtype]).item(),
                      x.shape, dtype)
@@ -248,7 +285,7 @@ def cast(x: Tensor, dtype: str) -> Tensor:
 def reduce(op: str, x: Tensor, axes: tuple) -> Tensor:
     """Reduce over sorted, non-negative axes, keeping them as size 1."""
     if not axes:
-        return x if op != "argmax" else const(0, x.shape, dtypes.int32)
+        return same(x) if op != "argmax" else const(0, x.shape, dtypes.int32)
     shape = tuple(1 if i in axes else d for i, d in enumerate(x.shape))
     if op == "argmax":
         return Tensor(op, (x,), axes, shape, dtypes.int32)
@@ -257,19 +294,19 @@ def reduce(op: str, x: Tensor, axes: tuple) -> Tensor:
 
 def reshape(x: Tensor, shape: tuple) -> Tensor:
     if shape == x.shape:
-        return x
+        return same(x)
     if is_const(x):
         return const(x.arg, shape, x.dtype)
     if x.op == "reshape" and x.buf is None:
         x = x.src[0]
         if shape == x.shape:
-            return x
+            return same(x)
     return Tensor("reshape", (x,), shape, shape, x.dtype)
 
 
 def permute(x: Tensor, perm: tuple) -> Tensor:
     if perm == tuple(range(len(perm))):
-        return x
+        return same(x)
     shape = tuple(x.shape[p] for p in perm)
     if is_const(x):
         return const(x.arg, shape, x.dtype)
@@ -279,7 +316,7 @@ def permute(x: Tensor, perm: tuple) -> Tensor:
 def expand(x: Tensor, shape: tuple) -> Tensor:
     """Broadcast size-1 axes of x (same rank) to shape."""
     if shape == x.shape:
-        return x
+        return same(x)
     if is_const(x):
         return const(x.arg, shape, x.dtype)
     return Tensor("expand", (x,), shape, shape, x.dtype)
@@ -289,7 +326,7 @@ def slice_(x: Tensor, slices: tuple) -> Tensor:
     """slices: one normalized (start, stop, step) per axis."""
     shape = tuple(len(range(*s)) for s in slices)
     if shape == x.shape and all(s[0] == 0 and s[2] == 1 for s in slices):
-        return x
+        return same(x)
     if is_const(x):
         return const(x.arg, shape, x.dtype)
     return Tensor("slice", (x,), slices, shape, x.dtype)
@@ -298,7 +335,7 @@ def slice_(x: Tensor, slices: tuple) -> Tensor:
 def unslice(x: Tensor, shape: tuple, slices: tuple) -> Tensor:
     """Place x at ``slices`` of a zero tensor of ``shape`` (the adjoint of slice)."""
     if shape == x.shape and all(s[0] == 0 and s[2] == 1 for s in slices):
-        return x
+        return same(x)
     return Tensor("unslice", (x,), (shape, slices), shape, x.dtype)
 
 
