@@ -16,7 +16,7 @@ import numpy as np
 
 from . import dtypes
 from . import ops as O
-from .tensor import Tensor, WeakIdDict
+from .tensor import Tensor, WeakIdDict, same
 from .variables import Variable, variable
 
 Initializer = Callable[..., Tensor]
@@ -178,7 +178,7 @@ def dropout(x: Any, rate: float, seed: Any = None, training: bool = True) -> Ten
     x = O.convert(x)
     rate = _rate("dropout", rate)
     if not training or rate == 0:
-        return x
+        return same(x)   # connected to x inside a gradient call (tensor.same)
     keep = _rng(seed).random(x.shape) >= rate
     scale = np.asarray(keep, dtype=dtypes.NUMPY[dtypes.grad_dtype(x.dtype)]) / (1 - rate)
     return O.mul(x, O.tensor(scale, dtype=dtypes.grad_dtype(x.dtype)))

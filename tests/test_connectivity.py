@@ -37,6 +37,8 @@ IDENTITIES = {
     "sum_no_axes": lambda v: tf.sum(v, []),
     "max_no_axes": lambda v: tf.max(v, []),
     "tensor_of_tensor": lambda v: tf.tensor(v),
+    "dropout_not_training": lambda v: tf.nn.dropout(v, 0.5, seed=0, training=False),
+    "dropout_rate_0": lambda v: tf.nn.dropout(v, 0.0, seed=0),
 }
 
 
