@@ -103,14 +103,17 @@ def _refcount_of_a_local() -> int:
 _ALONE = _refcount_of_a_local() if hasattr(sys, "getrefcount") else None
 
 
-def _retire_leaf(var: Variable) -> None:
+def _retire_leaf(var: Variable) -> Tensor:
     """Give var a fresh leaf over its buffer before the buffer is updated in place (plan caches
-    key graphs by node, as assign does). A lazy expression built from the old value still holds
-    the old leaf: it gets a private copy of the old values, as Variable promises."""
+    key graphs by node, as assign does), and return it: the step updates that leaf's buffer,
+    not whatever var.value_node is by then (another thread may assign var meanwhile, and its
+    new value must not be updated in place). A lazy expression built from the old value still
+    holds the old leaf: it gets a private copy of the old values, as Variable promises."""
     old = var.value_node
-    var.value_node = Tensor("buffer", (), None, old.shape, old.dtype, old.buf)
+    leaf = var.value_node = Tensor("buffer", (), None, old.shape, old.dtype, old.buf)
     if _ALONE is None or sys.getrefcount(old) > _ALONE:
         old.buf = old.buf.copy()
+    return leaf
 
 
 class _State:
@@ -325,12 +328,11 @@ class Optimizer:
             # The write lock: no plan reads a variable while its buffer is half updated
             # (another thread's variable_grads sees it before or after this step).
             with buffers_lock.writing():
-                pairs = self._unalias(pairs, cost)
+                updated = {id(var): _retire_leaf(var).buf for var, _ in pairs}
+                pairs = self._unalias(pairs, cost, updated)
                 grad_of = {id(var): g for var, g in pairs}
-                for var, _ in pairs:
-                    _retire_leaf(var)
                 for (dt, t), members in groups.items():
-                    arrays = [[var.value_node.buf for var, _, _ in members],
+                    arrays = [[updated[id(var)] for var, _, _ in members],
                               [grad_of[id(var)] for var, _, _ in members]]
                     arrays += [[state.arrays[name] for _, _, state in members] for name in self.slot_init]
                     scalars = self.scalars(t)
@@ -346,10 +348,10 @@ class Optimizer:
             self.iterations += 1
 
     @staticmethod
-    def _unalias(pairs, cost):
-        """Gradients (and the returned cost) that share memory with a variable being updated
-        (a plan may return a variable's own buffer as a gradient) are copied first."""
-        written = sorted(_address_range(var.value_node.buf) for var, _ in pairs)
+    def _unalias(pairs, cost, updated):
+        """Gradients (and the returned cost) that share memory with a buffer being updated
+        (a gradient given as a variable's own tensor, say) are copied first."""
+        written = sorted(_address_range(updated[id(var)]) for var, _ in pairs)
         starts = [s for s, _ in written]
 
         def overlaps(buf) -> bool:
