@@ -168,7 +168,8 @@ class Variable(Tensor):
         # A leaf of its own, so that no two variables (or a variable and a tensor) are one
         # node of the graph, over a private copy of the buffer: optimizers update a
         # variable's buffer in place, which must not change any other tensor.
-        leaf = Tensor("buffer", (), None, new.shape, new.dtype, new.buf.copy())
+        with buffers_lock.reading():   # new may be a variable an optimizer is updating
+            leaf = Tensor("buffer", (), None, new.shape, new.dtype, new.buf.copy())
         self.value_node = leaf
         pins = trace.pins
         if pins is not None:  # assigned inside a gradient call: later reads here see it
@@ -200,7 +201,8 @@ def variable(initial_value: Any, trainable: bool = True, name: str | None = None
         value = cast(value, dtypes.canonical(dtype))._node()
     value.realize()
     # A private copy: optimizers update a variable's buffer in place (see Variable.assign).
-    leaf = Tensor("buffer", (), None, value.shape, value.dtype, value.buf.copy())
+    with buffers_lock.reading():   # value may be a variable an optimizer is updating
+        leaf = Tensor("buffer", (), None, value.shape, value.dtype, value.buf.copy())
     if name is not None and not isinstance(name, str):
         raise TypeError(f"variable name must be a string, got {type(name).__name__}")
     global _next_auto_name
