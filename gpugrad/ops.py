@@ -157,9 +157,10 @@ def shape_arg(shape: Any, api: str, arg: str = "shape", infer: bool = False) -> 
                 f"pass int values.")
         d = int(d)
         if d < 0 and not (infer and d == -1):
+            hint = " -1 infers a size only in reshape (and slice's size)." if d == -1 else ""
             raise ValueError(
                 f"{api}(): {arg} must be a list of {allowed}, but {arg}[{i}] is {d} "
-                f"(in {arg}={_show(shape)}).")
+                f"(in {arg}={_show(shape)}).{hint}")
         out.append(d)
     return tuple(out)
 
