@@ -4,7 +4,7 @@ A rule maps (node, dy) to one gradient per operand, or None where no gradient fl
 are written with ops, so gradients are lazy tensors like any other and can be differentiated
 again: grad(grad(f)) needs nothing more. Kinks follow JAX and PyTorch: abs'(0) = 0,
 relu'(0) = 0, ties of maximum/minimum split the gradient in half, tied maxima of a max
-reduction share it evenly.
+reduction share it evenly; d(x^y)/dx is 0 where y = 0 and d(x^y)/dy is 0 where x <= 0.
 """
 from __future__ import annotations
 
@@ -46,6 +46,7 @@ RULES["expm1"] = lambda n, dy: (O.mul(dy, O.add(n, 1)),)
 RULES["abs"] = lambda n, dy: (O.mul(dy, O.sign(n.src[0])),)
 RULES["reciprocal"] = lambda n, dy: (O.neg(O.mul(dy, O.square(n))),)
 RULES["copy"] = lambda n, dy: (dy,)
+RULES["identity"] = lambda n, dy: (dy,)
 RULES["add"] = lambda n, dy: (dy, dy)
 RULES["sub"] = lambda n, dy: (dy, O.neg(dy))
 RULES["mul"] = lambda n, dy: (O.mul(dy, n.src[1]), O.mul(dy, n.src[0]))
@@ -61,10 +62,14 @@ def _div(n, dy):
 @rule("pow")
 def _pow(n, dy):
     x, y = n.src
-    dx = O.mul(dy, O.mul(y, O.pow(x, O.sub(y, 1))))
-    # d/dy x^y = x^y log x; log is taken of 1 where x = 0 so 0^y contributes 0, as in JAX.
-    safe_log = O.log(O.where(O.equal(x, 0), 1, x))
-    return dx, O.mul(dy, O.mul(n, safe_log))
+    # d/dx x^y = y x^(y-1), taken as 0 where y = 0 (as JAX and PyTorch do): x^0 is the
+    # constant 1, while the formula gives 0 * 0^-1 = NaN at x = 0.
+    dx = O.mul(dy, O.where(O.equal(y, 0), 0, O.mul(y, O.pow(x, O.sub(y, 1)))))
+    # d/dy x^y = x^y log x, taken as 0 where x <= 0 (as TF.js does): log is undefined there
+    # and the result would be NaN. The inner where keeps log's own derivative finite.
+    positive = O.greater(x, 0)
+    dexp = O.where(positive, O.mul(n, O.log(O.where(positive, x, 1))), 0)
+    return dx, O.mul(dy, dexp)
 
 
 def _tie_split(first_wins, tie, dy):

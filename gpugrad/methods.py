@@ -1,6 +1,10 @@
 """Tensor's chaining methods and Python operators, taken from the op functions."""
 from __future__ import annotations
 
+import numbers
+
+import numpy as np
+
 from . import ops as O
 from .tensor import Tensor
 from .tfjs_names import install as install_tfjs_names
@@ -43,6 +47,22 @@ def _install() -> None:
     Tensor.__gt__ = O.greater
     Tensor.__ge__ = O.greater_equal
     Tensor.__getitem__ = O.getitem
+
+    # == and != are elementwise, like < and > (and like numpy and PyTorch): where(x == 0, ...)
+    # must compare values, not identities. Other objects (None, strings, ...) are not
+    # tensor-like: NotImplemented lets Python fall back to identity, so `t == None` is False.
+    # Tensors stay hashable by identity (Tensor.__hash__ is object.__hash__), so dicts and
+    # sets of tensors work; lists must not be searched with `in`/`index` (they use ==).
+    comparable = (Tensor, numbers.Number, np.ndarray, np.generic, list, tuple)
+
+    def eq(self, other):
+        return O.equal(self, other) if isinstance(other, comparable) else NotImplemented
+
+    def ne(self, other):
+        return O.not_equal(self, other) if isinstance(other, comparable) else NotImplemented
+
+    Tensor.__eq__ = eq
+    Tensor.__ne__ = ne
 
     def variable(self, trainable: bool = True, name: str | None = None, dtype=None):
         from .variables import variable as make

@@ -26,6 +26,8 @@ REDUCE = frozenset(("sum", "max", "prod", "argmax"))   # arg: sorted tuple of ax
 MOVEMENT = frozenset(("reshape", "permute", "expand", "slice", "unslice"))
 MATMUL = "matmul"                 # (..., M, K) @ (..., K, N), equal batch dims
 STOP_GRADIENT = "stop_gradient"   # identity whose derivative is disconnected
+IDENTITY = "identity"             # identity whose derivative is dy: what an op that changes
+                                  # nothing returns inside a gradient call (tensor.same)
 LEAVES = frozenset(("buffer", "const"))
 
 # How each reduction starts and combines, for the CUDA templates.
@@ -33,4 +35,4 @@ REDUCE_IDENTITY = {"sum": "0", "prod": "1", "max": "-INFINITY", "argmax": "-INFI
 
 
 def is_elementwise(op: str) -> bool:
-    return op in ELEMENTWISE or op == CAST or op == STOP_GRADIENT
+    return op in ELEMENTWISE or op == CAST or op == STOP_GRADIENT or op == IDENTITY
