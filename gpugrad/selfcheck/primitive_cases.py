@@ -42,11 +42,17 @@ def _elementwise(op: str) -> Callable:
     return lambda *xs: make_elementwise(op, tuple(xs), xs[0].dtype)
 
 
+# Unary ops whose domain is not the whole line (names of ops gpugrad may gain included).
+UNARY_DOMAINS = {
+    "log": POSITIVE, "log2": POSITIVE, "log10": POSITIVE, "sqrt": POSITIVE, "rsqrt": POSITIVE,
+    "reciprocal": POSITIVE, "log1p": (-0.5, 2.0), "asin": (-0.9, 0.9), "acos": (-0.9, 0.9),
+    "atanh": (-0.9, 0.9), "acosh": (1.1, 3.0), "tan": (-1.2, 1.2),
+}
+
+
 def _domains(op: str) -> tuple:
-    if op in ("log", "sqrt", "rsqrt", "reciprocal"):
-        return (POSITIVE,)
-    if op == "log1p":
-        return ((-0.5, 2.0),)
+    if op in UNARY_DOMAINS:
+        return (UNARY_DOMAINS[op],)
     if op == "div":
         return (SIGNED, POSITIVE)
     if op == "pow":
@@ -71,6 +77,9 @@ def cases() -> dict[str, list[Case]]:
                      Case("cast-bool-float", lambda a: tf.cast(a > 0, "float32") * a),
                      Case("cast-float-float64", lambda a: tf.cast(a, "float64") * 1.5)]
     table[P.STOP_GRADIENT] = [Case("stop_gradient", lambda a: tf.stop_gradient(a * a) * a)]
+    # An op that changes nothing is an "identity" node inside a gradient call (the backward
+    # half of this case), and x itself outside one.
+    table["identity"] = [Case("identity", lambda a: tf.reshape(a, a.shape) * 2)]
     table["sum"] = [Case("sum-axis0", lambda a: tf.sum(a, 0)), Case("sum-all", lambda a: tf.sum(a)),
                     Case("sum-axis2", lambda a: tf.sum(a, 2), shapes=((3, 5, 6),))]
     table["max"] = [Case("max-axis1", lambda a: tf.max(a, 1)), Case("min-axis0", lambda a: tf.min(a, 0)),
@@ -95,6 +104,8 @@ def cases() -> dict[str, list[Case]]:
 
 
 def all_primitives() -> list[str]:
-    """Every primitive name gpugrad.primitives declares (leaves are not ops)."""
+    """Every primitive gpugrad.primitives declares: the op sets plus each single-op constant
+    (CAST, MATMUL, STOP_GRADIENT, ...), leaves excepted, in a stable order."""
     names = list(P.UNARY + P.BINARY + P.TERNARY) + sorted(P.REDUCE) + sorted(P.MOVEMENT)
-    return names + [P.CAST, P.MATMUL, P.STOP_GRADIENT]
+    singles = sorted(v for k, v in vars(P).items() if k.isupper() and isinstance(v, str))
+    return names + [n for n in singles if n not in names and n not in P.LEAVES]
