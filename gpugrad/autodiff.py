@@ -516,34 +516,3 @@ def custom_grad(f: Callable) -> Callable[..., Tensor]:
     return call
 
 
-def _custom_rule(n: Tensor, dy: Tensor) -> tuple:
-    grad_func, saved = n.arg
-    out = grad_func(dy, list(saved))
-    xs = n.src[1:]
-    if isinstance(out, Tensor):
-        out = [out]
-    if not isinstance(out, (list, tuple)) or len(out) != len(xs):
-        raise ValueError(
-            "The function f passed in custom_grad(f) must return an object where `obj.grad_func` is "
-            "a function that returns the same number of tensors as inputs passed to f(...).")
-    if not all(isinstance(g, Tensor) for g in out):
-        raise TypeError(
-            "The function f passed in custom_grad(f) must return an object where `obj.grad_func` is "
-            "a function that returns a list of only tensors.")
-    result = []
-    for i, (g, x) in enumerate(zip(out, xs)):
-        g = g._node()
-        if g.shape != x.shape:
-            raise ValueError(
-                f"Error in gradient for op forward. The gradient of input '{i}' has shape "
-                f"'{shape_str(g.shape)}', which does not match the shape of the input '{shape_str(x.shape)}'")
-        result.append(T.cast(g, dtypes.grad_dtype(x.dtype)))
-    return (None, *result)
-
-
-def _install_custom_rule() -> None:
-    from .derivatives import RULES
-    RULES["custom_grad"] = _custom_rule
-
-
-_install_custom_rule()

@@ -13,7 +13,9 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import dtypes
+from . import lax
 from . import primitives as P
+from .primitives import elementwise as _elementwise_records
 from . import tensor as T
 from .tensor import Tensor, shape_str
 from .variables import Variable
@@ -288,26 +290,7 @@ def random_uniform(shape: Sequence[int], minval: float = 0.0, maxval: float = 1.
 # --- broadcasting and dtype promotion ------------------------------------------------------
 
 
-def broadcast_shapes(op: str, *shapes: tuple) -> tuple:
-    rank = builtins.max(len(s) for s in shapes)
-    padded = [(1,) * (rank - len(s)) + tuple(s) for s in shapes]
-    out = []
-    for axis, dims in enumerate(zip(*padded)):
-        size = 1
-        for d in dims:
-            if d != 1:
-                if size != 1 and d != size:
-                    size = -1
-                    break
-                size = d
-        if size == -1:
-            raise ValueError(
-                f"Operands could not be broadcast together with shapes "
-                f"{' and '.join(shape_str(s) for s in shapes)}. ({op}: shapes "
-                f"{' and '.join(str(list(s)) for s in shapes)} differ at axis {axis - rank}, "
-                "where each must be equal or 1; reshape or expand_dims one of them.)")
-        out.append(size)
-    return tuple(out)
+broadcast_shapes = lax.broadcast_shapes
 
 
 def broadcast_to(x: TensorLike, shape: Sequence[int]) -> Tensor:
@@ -326,90 +309,31 @@ def broadcast_to(x: TensorLike, shape: Sequence[int]) -> Tensor:
     return T.expand(x1, shape)
 
 
-def _scalar_dtype(value: Any, other: str) -> str:
-    """Python numbers are weakly typed: they take the tensor's dtype, as in JAX."""
-    if isinstance(value, (bool, np.bool_)):
-        return other
-    if isinstance(value, numbers.Integral):
-        return other if other != dtypes.bool_ else dtypes.int32
-    return other if dtypes.is_float(other) else dtypes.float32
-
-
-def _operands(op: str, args: tuple) -> tuple[list[Tensor], str]:
-    """Convert, promote and broadcast the operands of an elementwise op."""
-    tensors = [a._node() if isinstance(a, Tensor) else None for a in args]
-    strong = [t.dtype for t in tensors if t is not None]
-    if not strong:
-        tensors = [convert(a) for a in args]
-        strong = [t.dtype for t in tensors]
-    dtype = strong[0]
-    for d in strong[1:]:
-        dtype = dtypes.promote(dtype, d)
-    for i, a in enumerate(args):
-        if tensors[i] is None:
-            if isinstance(a, numbers.Complex) and not isinstance(a, numbers.Real):
-                raise TypeError(
-                    f"Unsupported dtype 'complex' ({a!r} in {op}): gpugrad tensors hold float32, "
-                    "float64, int32 or bool.")
-            if isinstance(a, numbers.Number) or isinstance(a, np.generic):
-                dtype = dtypes.promote(dtype, _scalar_dtype(a, dtype))
+def _operands(op: str, args: tuple) -> list:
+    """Lists and arrays to tensors (float data takes the tensors' float dtype, as Python
+    numbers do); tensors as their current value; numbers as they are, for lax's weak typing."""
+    dtype = None
+    for a in args:
+        if isinstance(a, Tensor):
+            dtype = a.dtype if dtype is None else dtypes.promote(dtype, a.dtype)
     out = []
-    for i, a in enumerate(args):
-        t = tensors[i]
-        if t is None:
-            if isinstance(a, numbers.Number) or isinstance(a, np.generic):
-                t = T.const(a, (), dtype)
-            else:  # arrays and lists: float data takes the tensors' float dtype, as scalars do
-                kind = getattr(a, "dtype", np.dtype("float64")).kind if not isinstance(a, (list, tuple)) \
-                    else np.asarray(a).dtype.kind
-                t = convert(a, dtype if kind == "f" and dtypes.is_float(dtype) else None)
-                dtype = dtypes.promote(dtype, t.dtype)
-        out.append(t)
-    shape = out[0].shape
-    if any(t.shape != shape for t in out):
-        shape = broadcast_shapes(op, *(t.shape for t in out))
-        out = [t if t.shape == shape else _broadcast(t, shape) for t in out]
-    return out, dtype
-
-
-def _broadcast(x: Tensor, shape: tuple) -> Tensor:
-    """x to a shape it is known to broadcast to (checked by broadcast_shapes)."""
-    if x.op == "const" and x.buf is None:
-        return T.const(x.arg, shape, x.dtype)
-    return T.expand(T.reshape(x, (1,) * (len(shape) - len(x.shape)) + x.shape), shape)
+    for a in args:
+        if isinstance(a, Tensor):
+            out.append(a._node())
+        elif isinstance(a, numbers.Number) or isinstance(a, np.generic):
+            out.append(a)
+        else:
+            kind = np.asarray(a).dtype.kind if isinstance(a, (list, tuple)) \
+                else getattr(a, "dtype", np.dtype("float64")).kind
+            out.append(convert(a, dtype if dtype is not None and kind == "f" and dtypes.is_float(dtype)
+                               else None))
+    if not any(isinstance(t, Tensor) for t in out):
+        out = [convert(a) for a in args]   # numbers only: tensors of TF.js's default dtypes
+    return out
 
 
 def _elementwise(op: str, *args) -> Tensor:
-    xs, dtype = _operands(op, args)
-    if op in P.LOGICAL:
-        dtype = dtypes.bool_
-    elif op in P.FLOAT_ONLY and not dtypes.is_float(dtype):
-        dtype = dtypes.float32
-    elif dtype == dtypes.bool_ and op not in P.COMPARISONS:
-        dtype = dtypes.int32
-    xs = tuple(T.cast(x, dtype) for x in xs)
-    if op == "mul":  # x*1 and 1*x are common in gradients: fold them away
-        if T.is_const(xs[1], 1):
-            return T.same(xs[0])
-        if T.is_const(xs[0], 1):
-            return T.same(xs[1])
-    elif op in ("add", "sub") and T.is_const(xs[1], 0):
-        return T.same(xs[0])
-    elif op == "add" and T.is_const(xs[0], 0):
-        return T.same(xs[1])
-    elif op == "pow" and T.is_const(xs[1]) and xs[0].op != "const":
-        # Constant exponents that are cheaper (and as exact) as other primitives.
-        base, c = xs[0], xs[1].arg
-        if c == 1:
-            return T.same(base)
-        if c == 2:
-            return T.elementwise("mul", (base, base), dtype)
-        if c == 0.5:
-            return T.elementwise("sqrt", (base,), dtype)
-        if c == -1:
-            return T.elementwise("reciprocal", (base,), dtype)
-    out_dtype = dtypes.bool_ if op in P.COMPARISONS else None
-    return T.elementwise(op, xs, dtype, out_dtype)
+    return lax.apply(op, *_operands(op, args))
 
 
 def _unary(op: str):
@@ -422,7 +346,7 @@ def _unary(op: str):
                 and x.dtype != dtypes.bool_ and x.op != "const":
             return Tensor(op, (x,), None, x.shape, x.dtype)  # the common case, kept cheap
         return _elementwise(op, x)
-    fn.__name__ = op
+    fn.__name__ = fn.__qualname__ = op
     fn.__doc__ = f"Elementwise {op}; math in kernels/elementwise/{op}.cu."
     return fn
 
@@ -442,49 +366,22 @@ def _binary(op: str):
                 and a.op != "const" and b.op != "const" and fast:
             return Tensor(op, (a, b), None, a.shape, dtypes.bool_ if out_bool else a.dtype)
         return _elementwise(op, a, b)
-    fn.__name__ = op
+    fn.__name__ = fn.__qualname__ = op
     fn.__doc__ = f"Elementwise {op} with numpy broadcasting; math in kernels/elementwise/{op}.cu."
     return fn
 
 
-neg = _unary("neg")
-exp = _unary("exp")
-log = _unary("log")
-sqrt = _unary("sqrt")
-rsqrt = _unary("rsqrt")
-sin = _unary("sin")
-cos = _unary("cos")
-tanh = _unary("tanh")
-sigmoid = _unary("sigmoid")
-log1p = _unary("log1p")
-expm1 = _unary("expm1")
-abs = _unary("abs")  # noqa: A001 - TF.js name
-sign = _unary("sign")
-reciprocal = _unary("reciprocal")
-
-add = _binary("add")
-sub = _binary("sub")
-mul = _binary("mul")
-div = _binary("div")
-pow = _binary("pow")  # noqa: A001 - TF.js name
-maximum = _binary("maximum")
-minimum = _binary("minimum")
-less = _binary("less")
-less_equal = _binary("less_equal")
-greater = _binary("greater")
-greater_equal = _binary("greater_equal")
-equal = _binary("equal")
-not_equal = _binary("not_equal")
-logical_and = _binary("logical_and")
-logical_or = _binary("logical_or")
+# Every public elementwise primitive is an op of its name: tf.exp, tf.atan2, ... (records in
+# gpugrad/primitives/elementwise.py).
+for _prim in _elementwise_records():
+    if _prim.public:
+        globals()[_prim.name] = (_unary if _prim.arity == 1 else _binary)(_prim.name)
+del _prim
 
 
 def where(condition: TensorLike, a: TensorLike, b: TensorLike) -> Tensor:
     c = cast(convert(condition), dtypes.bool_)
-    (a, b), dtype = _operands("where", (a, b))
-    shape = broadcast_shapes("where", c.shape, a.shape, b.shape)
-    c, a, b = (broadcast_to(t, shape) for t in (c, T.cast(a, dtype), T.cast(b, dtype)))
-    return T.elementwise("where", (c, a, b), dtype)
+    return lax.apply("where", c, *_operands("where", (a, b)))
 
 
 def logical_not(x: TensorLike) -> Tensor:

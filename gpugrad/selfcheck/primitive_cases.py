@@ -42,25 +42,8 @@ def _elementwise(op: str) -> Callable:
     return lambda *xs: make_elementwise(op, tuple(xs), xs[0].dtype)
 
 
-# Unary ops whose domain is not the whole line (names of ops gpugrad may gain included).
-UNARY_DOMAINS = {
-    "log": POSITIVE, "log2": POSITIVE, "log10": POSITIVE, "sqrt": POSITIVE, "rsqrt": POSITIVE,
-    "reciprocal": POSITIVE, "log1p": (-0.5, 2.0), "asin": (-0.9, 0.9), "acos": (-0.9, 0.9),
-    "atanh": (-0.9, 0.9), "acosh": (1.1, 3.0), "tan": (-1.2, 1.2),
-}
-
-
 def _domains(op: str) -> tuple:
-    record = getattr(P, "PRIMITIVES", {}).get(op)   # primitive records carry a test domain
-    if record is not None and getattr(record, "domain", None):
-        return tuple(record.domain)
-    if op in UNARY_DOMAINS:
-        return (UNARY_DOMAINS[op],)
-    if op == "div":
-        return (SIGNED, POSITIVE)
-    if op == "pow":
-        return (POSITIVE, SIGNED)
-    return (SIGNED,) * P.ARITY[op]
+    return tuple(P.PRIMITIVES[op].domain)   # every elementwise record carries its test domain
 
 
 def cases() -> dict[str, list[Case]]:
@@ -111,8 +94,5 @@ def cases() -> dict[str, list[Case]]:
 
 
 def all_primitives() -> list[str]:
-    """Every primitive gpugrad.primitives declares: the op sets plus each single-op constant
-    (CAST, MATMUL, STOP_GRADIENT, ...), leaves excepted, in a stable order."""
-    names = list(P.UNARY + P.BINARY + P.TERNARY) + sorted(P.REDUCE) + sorted(P.MOVEMENT)
-    singles = sorted(v for k, v in vars(P).items() if k.isupper() and isinstance(v, str))
-    return names + [n for n in singles if n not in names and n not in P.LEAVES]
+    """Every primitive gpugrad declares (one record each), in declaration order."""
+    return list(P.PRIMITIVES)
