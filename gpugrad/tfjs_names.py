@@ -34,6 +34,10 @@ TFJS_NAMES: dict[str, str] = {
     "toString": "to_string", "isDisposed": "is_disposed",
     # tf.losses
     "meanSquaredError": "mean_squared_error", "softmaxCrossEntropy": "softmax_cross_entropy",
+    "sigmoidCrossEntropy": "sigmoid_cross_entropy", "logLoss": "log_loss",
+    "huberLoss": "huber_loss", "absoluteDifference": "absolute_difference",
+    "hingeLoss": "hinge_loss", "cosineDistance": "cosine_distance",
+    "computeWeightedLoss": "compute_weighted_loss",
 }
 
 # TF.js has these only as Tensor methods: never bound at module level.
