@@ -20,6 +20,7 @@ float32, float64, int32, bool_ = dtypes.float32, dtypes.float64, dtypes.int32, d
 from . import nn, optimizers, train  # noqa: E402
 from .nn import accuracy, dropout, losses, metrics  # noqa: E402
 from .loss_ops import Reduction  # noqa: E402 - tf.Reduction, as in TF.js
+from .checkpoint import load, save  # noqa: E402
 
 # TF.js's camelCase names (tf.matMul, tf.variableGrads, ...) for every function above, bound to
 # the same objects from the one table in gpugrad/tfjs_names.py.
