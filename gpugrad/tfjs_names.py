@@ -52,6 +52,7 @@ NOT_TFJS: dict[str, str] = {
     "shape_str": "a helper that formats shapes as TF.js messages do",
     "data_buffer": "the backend array itself (numpy or CuPy); TF.js keeps its buffers internal",
     "clear_caches": "gpugrad's plan and kernel caches have no TF.js counterpart",
+    "clip_by_global_norm": "TF.js has no clipByGlobalNorm (TF Python's tf.clip_by_global_norm)",
 }
 
 
