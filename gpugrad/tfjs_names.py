@@ -53,6 +53,7 @@ NOT_TFJS: dict[str, str] = {
     "data_buffer": "the backend array itself (numpy or CuPy); TF.js keeps its buffers internal",
     "clear_caches": "gpugrad's plan and kernel caches have no TF.js counterpart",
     "clip_by_global_norm": "TF.js has no clipByGlobalNorm (TF Python's tf.clip_by_global_norm)",
+    "debug_nans": "TF.js has no NaN debugging switch (JAX's jax_debug_nans)",
 }
 
 
