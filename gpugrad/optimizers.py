@@ -305,6 +305,9 @@ class Optimizer:
         live variables; a variable not listed starts afresh."""
         who = f"{self._who}.set_weights"
         named = _named_map(self._who, weights, "set_weights")
+        if not isinstance(named, Mapping):
+            raise TypeError(f"{who}: weights must be a list of {{'name': ..., 'tensor': ...}} (as "
+                            f"get_weights returns) or a dict name -> tensor, got {type(weights).__name__}.")
         if "iter" not in named:
             raise ValueError(f"{who}: the weights have no 'iter' entry (the optimizer's iteration "
                              "count, listed first by get_weights).")

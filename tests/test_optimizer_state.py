@@ -213,3 +213,8 @@ def test_set_weights_for_an_optimizer_built_for_other_variables(two_vars):
         opt.set_weights([{"name": "iter", "tensor": tf.scalar(0, "int32")},
                          {"name": "state_b/step", "tensor": tf.scalar(1, "int32")},
                          {"name": "state_b/momentum", "tensor": tf.zeros([1, 2])}])
+
+
+def test_set_weights_needs_a_list_or_dict():
+    with pytest.raises(TypeError, match=r"weights must be a list of \{'name': ..., 'tensor': ...\}.*got int"):
+        tf.train.adam().set_weights(3)
