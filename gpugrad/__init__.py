@@ -19,6 +19,10 @@ float32, float64, int32, bool_ = dtypes.float32, dtypes.float64, dtypes.int32, d
 # Training (gpugrad/optimizers.py, gpugrad/nn.py): tf.train.adam(...), tf.losses.*, tf.dropout.
 from . import nn, optimizers, train  # noqa: E402
 from .nn import accuracy, dropout, losses, metrics  # noqa: E402
+from .loss_ops import Reduction  # noqa: E402 - tf.Reduction, as in TF.js
+from .checkpoint import load, save  # noqa: E402
+from .clipping import clip_by_global_norm  # noqa: E402
+from .debug import debug_nans, variable_grads  # noqa: E402 - variable_grads checked under debug_nans
 
 # TF.js's camelCase names (tf.matMul, tf.variableGrads, ...) for every function above, bound to
 # the same objects from the one table in gpugrad/tfjs_names.py.

@@ -16,7 +16,10 @@ import numpy as np
 
 from . import dtypes
 from . import ops as O
-from .tensor import Tensor, WeakIdDict, same
+# The losses live in loss_ops.py (tf.losses); these names stay importable from gpugrad.nn.
+from .loss_ops import (_known_labels, _label_summary, _targets, losses,  # noqa: F401
+                       mean_squared_error, softmax_cross_entropy)
+from .tensor import Tensor, same
 from .tfjs_names import install as install_tfjs_names
 from .variables import Variable, variable
 
@@ -218,90 +221,6 @@ class Sequential:
 
 # --- losses and metrics ------------------------------------------------------------------------------
 
-
-def mean_squared_error(labels: Any, predictions: Any) -> Tensor:
-    """tf.losses.meanSquaredError: the mean over all elements of (predictions - labels)^2."""
-    labels, predictions = O.convert(labels), O.convert(predictions)
-    if labels.shape != predictions.shape:
-        raise ValueError(
-            f"Error in meanSquaredError: labels shape {list(labels.shape)} and predictions shape "
-            f"{list(predictions.shape)} must match (one label per prediction; check the batch size).")
-    return O.mean(O.square(O.sub(predictions, labels)))
-
-
-# The range of integer labels whose values the host already knows (made by batches(), or read
-# back once): checking them again costs no device-to-host copy (a sync on a GPU).
-_known_labels: "WeakIdDict[Tensor, tuple]" = WeakIdDict()  # by identity: == is elementwise
-
-
-def _label_summary(values: np.ndarray) -> tuple[bool, float, float]:
-    """(all integral and finite, min, max) of label values."""
-    if not values.size:
-        return True, 0, 0
-    integral = values.dtype.kind in "iu" or (
-        values.dtype.kind == "f" and bool(np.all(np.isfinite(values))) and bool(np.all(values == np.round(values))))
-    return integral, (values.min() if integral else 0), (values.max() if integral else 0)
-
-
-def _class_indices(who: str, labels: Any, logits: Tensor) -> Tensor:
-    """Integer class labels of shape logits.shape[:-1], checked to lie in [0, classes)."""
-    classes = logits.shape[-1]
-    summary = _known_labels.get(labels) if isinstance(labels, Tensor) else None
-    values = None
-    if summary is None:
-        values = labels.numpy() if isinstance(labels, Tensor) else np.asarray(labels)
-        if values.dtype.kind not in "iuf" and values.size:
-            raise ValueError(f"{who}: class labels must be integers, got {values.dtype} values.")
-        summary = _label_summary(values)
-        if isinstance(labels, Tensor) and not isinstance(labels, Variable):  # (variables change)
-            _known_labels[labels] = summary
-    integral, low, high = summary
-    if not integral or low < 0 or high >= classes:
-        values = labels.numpy() if values is None else values   # the error path may read back
-        if not integral:
-            raise ValueError(f"{who}: class labels must be integers, got {values.dtype} values such "
-                             f"as {values.reshape(-1)[:3].tolist()}.")
-        bad = (values < 0) | (values >= classes)
-        raise ValueError(
-            f"{who}: labels out of range: {values[bad].reshape(-1)[:5].astype(np.int64).tolist()} "
-            f"(logits have {classes} classes, so labels must lie in [0, {classes - 1}]).")
-    if isinstance(labels, Tensor) and labels.dtype == dtypes.int32:
-        return labels._node()
-    if values is None:
-        return O.cast(labels, dtypes.int32)
-    return O.tensor(values.astype(np.int32), dtype="int32")
-
-
-def _targets(who: str, labels: Any, logits: Tensor) -> tuple[str, Tensor]:
-    """('index', int labels) or ('onehot', float labels), told apart by shape."""
-    shape = labels.shape if isinstance(labels, (Tensor, np.ndarray)) else np.shape(labels)
-    shape = tuple(shape)
-    if logits.ndim == 0:
-        raise ValueError(f"{who}: logits must have a class axis, got a scalar.")
-    if shape == logits.shape:
-        return "onehot", O.cast(O.convert(labels), logits.dtype)
-    if shape == logits.shape[:-1]:
-        return "index", _class_indices(who, labels, logits)
-    raise ValueError(
-        f"{who}: labels of shape {list(shape)} do not fit logits of shape {list(logits.shape)}; "
-        f"give class indices of shape {list(logits.shape[:-1])} or one-hot labels of shape "
-        f"{list(logits.shape)} (are the batch sizes equal?).")
-
-
-def softmax_cross_entropy(labels: Any, logits: Any) -> Tensor:
-    """tf.losses.softmaxCrossEntropy from logits, averaged over the batch. labels are class
-    indices (shape logits.shape[:-1]) or one-hot / probability rows (shape of logits). Stable:
-    log_softmax subtracts the row maximum before exponentiating."""
-    logits = O.convert(logits)
-    if not dtypes.is_float(logits.dtype):
-        logits = O.cast(logits, dtypes.float32)
-    kind, target = _targets("softmax_cross_entropy", labels, logits)
-    if kind == "index":
-        classes = O.tensor(np.arange(logits.shape[-1], dtype=np.int32), dtype="int32")
-        target = O.cast(O.equal(O.expand_dims(target, -1), classes), logits.dtype)
-    return O.neg(O.mean(O.sum(O.mul(target, O.log_softmax(logits, -1)), -1)))
-
-
 def accuracy(labels: Any, logits: Any) -> Tensor:
     """The fraction of rows whose largest logit is the label's class (a float32 scalar)."""
     logits = O.convert(logits)
@@ -311,9 +230,6 @@ def accuracy(labels: Any, logits: Any) -> Tensor:
     return O.mean(O.cast(O.equal(O.argmax(logits, -1), target), dtypes.float32))
 
 
-losses = SimpleNamespace(mean_squared_error=mean_squared_error,
-                         softmax_cross_entropy=softmax_cross_entropy)
-install_tfjs_names(losses)  # meanSquaredError, softmaxCrossEntropy: one table, no drift
 metrics = SimpleNamespace(accuracy=accuracy)
 
 

@@ -15,6 +15,18 @@ Better than TF.js, on purpose:
 * A missing or non-positive learning rate is an error, not NaN.
 * Every check runs before any variable is touched: a bad gradient leaves all variables and all
   state as they were.
+
+State as weights (get_weights / set_weights, and gpugrad.save / gpugrad.load): TF.js lists
+``iter`` then its slot variables by position; gpugrad names everything by variable name, so a
+list of weights means the same thing whatever order variables were applied in:
+
+* ``iter``: optimizer.iterations (successful applies), an int32 scalar; first, as in TF.js.
+* then per variable that has state, in sorted name order: ``<name>/step``, the variable's own
+  update count (int32 scalar; Adam's bias correction reads it), then one entry per slot under
+  TF.js's slot names: ``<name>/momentum`` (momentum), ``<name>/accumulator`` (adagrad),
+  ``<name>/accum_grad`` and ``<name>/accum_var`` (adadelta), ``<name>/m`` and ``<name>/v``
+  (adam, adamw, adamax), ``<name>/rms``, ``<name>/momentum`` and, centered, ``<name>/mg``
+  (rmsprop). Each slot has the variable's shape and dtype.
 """
 from __future__ import annotations
 
@@ -25,17 +37,26 @@ import numbers
 import re
 import sys
 import threading
-from typing import Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence, TypedDict
 
 import numpy as np
 
-from . import dtypes, engine
+from . import debug, dtypes, engine
 from .backends import current
 from .optim_codegen import UpdateRule, generate, load_rule, numpy_update
 from .tensor import Tensor, WeakIdDict, shape_str, variable_leaf
 from .variables import Variable, _registry, buffers_lock
 
+if TYPE_CHECKING:
+    from .autodiff import VariableGrads
+
 EPSILON = 1e-7   # TF.js's backend.epsilon() on the cpu and webgl backends
+
+
+class NamedTensor(TypedDict):
+    """TF.js's NamedTensor: how apply_gradients, get_weights and set_weights list tensors."""
+    name: str
+    tensor: Tensor
 
 
 # --- argument checks -------------------------------------------------------------------------
@@ -126,6 +147,64 @@ class _State:
         self.arrays = arrays
 
 
+def _tensor(buf, shape: tuple, dtype: str) -> Tensor:
+    """A computed tensor over a backend buffer (the buffer becomes the tensor's)."""
+    return Tensor("buffer", (), None, shape, dtype, buf)
+
+
+def _int_scalar(n: int) -> Tensor:
+    from .ops import scalar
+    return scalar(n, "int32")
+
+
+def _named_map(who: str, items: Any, api: str) -> Mapping[Any, Any]:
+    """A mapping as it is; TF.js's list of {'name': ..., 'tensor': ...} as a dict by name."""
+    if isinstance(items, Mapping):
+        return items
+    if not isinstance(items, (list, tuple)) or (
+            len(items) == 2 and isinstance(items[1], Mapping) and isinstance(items[0], Tensor)):
+        return items   # _prepare explains what is wrong with it
+    out: dict[str, Any] = {}
+    for i, item in enumerate(items):
+        if not isinstance(item, Mapping) or set(item) != {"name", "tensor"}:
+            raise TypeError(
+                f"{who}.{api}: item {i} of the list is {type(item).__name__} "
+                f"{item if isinstance(item, Mapping) else ''}; each must be a dict "
+                "{'name': variable name, 'tensor': tensor} (TF.js's NamedTensor).")
+        if item["name"] in out:
+            raise ValueError(f"{who}.{api}: the list names {item['name']!r} twice (items "
+                             f"{[j for j, x in enumerate(items) if x.get('name') == item['name']]}).")
+        out[item["name"]] = item["tensor"]
+    return out
+
+
+def _count(who: str, name: str, value: Any) -> int:
+    """A step or iteration count: a non-negative integer (scalar tensor, array or int)."""
+    array = value.numpy() if isinstance(value, Tensor) else np.asarray(value)
+    if array.shape != () or array.dtype.kind not in "iuf" or not np.isfinite(array) \
+            or array != np.floor(array) or array < 0:
+        raise ValueError(f"{who}: {name!r} must be a non-negative integer scalar, got "
+                         f"{array.dtype} of shape {list(array.shape)}: {array.tolist()!r}.")
+    return int(array)
+
+
+def _host_array(who: str, name: str, value: Any, var: Variable) -> np.ndarray:
+    """value as a C-contiguous host copy, checked to have var's shape and dtype exactly (no
+    silent casts: restored state is bitwise what was saved)."""
+    if isinstance(value, Tensor):
+        dtype, array = value.dtype, value.numpy()
+    else:
+        array = np.asarray(value)
+        dtype = array.dtype.name
+    if tuple(array.shape) != tuple(var.shape):
+        raise ValueError(f"{who}: {name!r} has shape {list(array.shape)} but variable {var.name!r} "
+                         f"has shape {list(var.shape)}; the weights belong to another model.")
+    if dtype != var.dtype:
+        raise TypeError(f"{who}: {name!r} is {dtype} but variable {var.name!r} is {var.dtype}; "
+                        f"cast it to {var.dtype} first.")
+    return np.array(array, dtype=dtypes.NUMPY[var.dtype], copy=True, order="C")
+
+
 # --- the optimizer ---------------------------------------------------------------------------
 
 
@@ -136,6 +215,7 @@ class Optimizer:
     factory = ""              # its tf.train name, for messages
     rule_name = ""            # kernels/optim/<rule_name>.cu
     slot_init: dict = {}      # slot name -> initial value, in the rule's kernel order
+    slot_names: dict = {}     # slot name -> its name in get_weights (TF.js's), where they differ
 
     def __init__(self, learning_rate: float, var_list: Sequence[Variable] | None = None):
         self.learning_rate = learning_rate
@@ -195,12 +275,124 @@ class Optimizer:
         self._apply(work, cost)
         return cost
 
-    def apply_gradients(self, grads: Mapping[Any, Any]) -> None:
-        """Update each variable named in grads (the dict variable_grads returns; keys may also
-        be the Variable objects) in place; None entries are skipped, as in TF.js."""
-        self._apply(self._prepare(grads, "apply_gradients"), None)
+    def compute_gradients(self, f: Callable[[], Tensor],
+                          var_list: Sequence[Variable] | None = None) -> "VariableGrads":
+        """TF.js's computeGradients: (value, grads) of f as variable_grads computes them, for
+        apply_gradients after any change (clipping, say). var_list defaults as in minimize.
+        Under gpugrad.debug_nans(True) a non-finite gradient raises here, naming its variable."""
+        from .debug import variable_grads
+        if var_list is None and self._built is not None:
+            var_list = list(self._built.values())
+        return variable_grads(f, var_list)
 
+    def apply_gradients(self, grads: Mapping[Any, Any] | Sequence[NamedTensor]) -> None:
+        """Update each variable named in grads in place: the dict variable_grads returns (keys
+        may also be the Variable objects) or TF.js's list of {'name': ..., 'tensor': ...}.
+        None entries are skipped, as in TF.js."""
+        self._apply(self._prepare(_named_map(self._who, grads, "apply_gradients"), "apply_gradients"), None)
+
+    def get_weights(self) -> list[NamedTensor]:
+        """The optimizer's state as TF.js's list of {'name', 'tensor'}: 'iter' first, then per
+        variable (sorted by name) '<name>/step' and its slots (see the module docstring)."""
+        weights: list[NamedTensor] = [{"name": "iter", "tensor": _int_scalar(self.iterations)}]
+        for var, (step, slots) in self._state_by_variable().items():
+            weights.append({"name": f"{var.name}/step", "tensor": _int_scalar(step)})
+            weights += [{"name": f"{var.name}/{slot}", "tensor": t} for slot, t in slots.items()]
+        return weights
+
+    def set_weights(self, weights: Sequence[NamedTensor] | Mapping[str, Any]) -> None:
+        """Replace the optimizer's whole state with weights as get_weights lists them (or a dict
+        name -> tensor or array). Everything is checked first: an unknown or missing entry, or
+        a shape or dtype that differs from its variable's, raises naming it and changes nothing.
+        Variables are found by name among those the optimizer was built for, else among the
+        live variables; a variable not listed starts afresh."""
+        who = f"{self._who}.set_weights"
+        named = _named_map(self._who, weights, "set_weights")
+        if not isinstance(named, Mapping):
+            raise TypeError(f"{who}: weights must be a list of {{'name': ..., 'tensor': ...}} (as "
+                            f"get_weights returns) or a dict name -> tensor, got {type(weights).__name__}.")
+        if "iter" not in named:
+            raise ValueError(f"{who}: the weights have no 'iter' entry (the optimizer's iteration "
+                             "count, listed first by get_weights).")
+        suffixes = ("step", *self.slot_names_public())
+        entries: dict[Variable, dict[str, Any]] = {}
+        for name, value in named.items():
+            if name == "iter":
+                continue
+            var_name, _, suffix = name.rpartition("/") if isinstance(name, str) else ("", "", "")
+            if not var_name or suffix not in suffixes:
+                raise ValueError(
+                    f"{who}: unknown weight {name!r}; {type(self).__name__} weights are 'iter' and "
+                    f"'<variable name>/<entry>' with entry one of {list(suffixes)}.")
+            var = self._variable_named(who, var_name)
+            entries.setdefault(var, {})[suffix] = value
+        self._stage_restore(who, named["iter"], entries)()
+
+    computeGradients = compute_gradients
     applyGradients = apply_gradients
+    getWeights = get_weights
+    setWeights = set_weights
+
+    # --- state as named values (get_weights / set_weights / gpugrad.save) ------------------------
+
+    def slot_names_public(self) -> list[str]:
+        """This optimizer's slot names as its weights name them (TF.js's), in kernel order."""
+        return [self.slot_names.get(s, s) for s in self.slot_init]
+
+    def _state_by_variable(self) -> dict[Variable, tuple[int, dict[str, Tensor]]]:
+        """{variable: (step, {public slot name: copy as a tensor})} for every live variable
+        with state, in sorted name order (a disposed one's name may belong to another now)."""
+        with self._lock:
+            items = [(v, s) for v, s in self._states.items() if not v.disposed]
+        items.sort(key=lambda item: item[0].name)
+        return {var: (state.step, {self.slot_names.get(k, k): _tensor(arr.copy(), var.shape, var.dtype)
+                                   for k, arr in state.arrays.items()})
+                for var, state in items}
+
+    def _variable_named(self, who: str, name: str) -> Variable:
+        var = self._built.get(name) if self._built is not None else _registry.get(name)
+        if var is None:
+            where = (f"this optimizer was built for {sorted(self._built)}" if self._built is not None
+                     else "no live variable has that name")
+            raise ValueError(f"{who}: the weights hold state for variable {name!r}, but {where}; "
+                             "create the variable (same name) before restoring, or leave its "
+                             "entries out.")
+        return var
+
+    def _stage_restore(self, who: str, iterations: Any,
+                       entries: Mapping[Variable, Mapping[str, Any]]) -> Callable[[], None]:
+        """Check a new state (iterations, and per variable {'step': count, public slot name:
+        values}) and copy it to the device; returns the function that swaps it in at once.
+        gpugrad.load stages this before it assigns any variable, so nothing changes on error."""
+        iterations = _count(who, "iter", iterations)
+        public = self.slot_names_public()
+        prepared = []
+        for var, values in entries.items():
+            if var.disposed:
+                raise ValueError(f"{who}: variable {var.name!r} was disposed; its state cannot be restored.")
+            self._check_float(var)
+            missing = [k for k in ("step", *public) if k not in values]
+            if missing:
+                raise ValueError(f"{who}: the state of variable {var.name!r} lacks "
+                                 f"{[f'{var.name}/{k}' for k in missing]}; give every entry that "
+                                 "get_weights lists for it.")
+            step = _count(who, f"{var.name}/step", values["step"])
+            arrays = {}
+            for internal, name in zip(self.slot_init, public):
+                arrays[internal] = _host_array(who, f"{var.name}/{name}", values[name], var)
+            prepared.append((var, step, arrays))
+        backend = current()
+        states: "WeakIdDict[Variable, _State]" = WeakIdDict()
+        for var, step, arrays in prepared:   # (device copies first: a failure here changes nothing)
+            state = _State({k: backend.asarray(a, var.dtype) for k, a in arrays.items()})
+            state.step = step
+            states[var] = state
+
+        def commit() -> None:
+            with self._lock:
+                self._states = states
+                self.iterations = iterations
+        return commit
 
     def slots(self, variable: Variable) -> dict[str, Tensor]:
         """Copies of the optimizer's state for variable (empty before its first update)."""
@@ -270,7 +462,8 @@ class Optimizer:
                             "not the (value, grads) pair.")
         if not isinstance(grads, Mapping):
             raise TypeError(f"{self._who}.{api}: gradients must be a dict of variable name -> "
-                            f"tensor (as variable_grads returns), got {type(grads).__name__}.")
+                            f"tensor (as variable_grads returns) or a list of {{'name': ..., "
+                            f"'tensor': ...}}, got {type(grads).__name__}.")
         names = [getattr(k, "name", k) for k in grads]
         pairs, seen = [], {}
         for key, g in grads.items():
@@ -302,6 +495,8 @@ class Optimizer:
                     f"variable is {var.dtype}; cast it with tf.cast(grad, {var.dtype!r}).")
             pairs.append((var, g))
         engine.realize([g for _, g in pairs])
+        if debug.enabled():   # before anything is written: a NaN step changes nothing
+            debug.check_finite([(var.name, g) for var, g in pairs], f"{self._who}.{api}")
         return [(var, _contiguous(g.buf)) for var, g in pairs if var.size]
 
     # --- the update ------------------------------------------------------------------------------
@@ -408,6 +603,7 @@ class MomentumOptimizer(Optimizer):
     """a = momentum * a + g; w -= learning_rate * a (Nesterov: w -= lr * (g + momentum * a))."""
     factory = "momentum"
     slot_init = {"a": 0.0}
+    slot_names = {"a": "momentum"}
 
     def __init__(self, learning_rate: float, momentum: float, use_nesterov: bool = False, *,
                  var_list=None, **options):
@@ -426,6 +622,7 @@ class MomentumOptimizer(Optimizer):
 class AdagradOptimizer(Optimizer):
     """acc += g^2; w -= learning_rate * g / sqrt(acc + eps)."""
     factory = rule_name = "adagrad"
+    slot_names = {"acc": "accumulator"}
 
     def __init__(self, learning_rate: float, initial_accumulator_value: float = 0.1, *,
                  var_list=None, **options):
@@ -444,6 +641,7 @@ class AdadeltaOptimizer(Optimizer):
     """Zeiler's Adadelta (the paper's order, unlike TF.js; see kernels/optim/adadelta.cu)."""
     factory = rule_name = "adadelta"
     slot_init = {"sq": 0.0, "dx": 0.0}
+    slot_names = {"sq": "accum_grad", "dx": "accum_var"}
 
     def __init__(self, learning_rate: float = 0.001, rho: float = 0.95, epsilon: float | None = None,
                  *, var_list=None, **options):
@@ -500,6 +698,7 @@ class AdamaxOptimizer(Optimizer):
     """Adamax, with TF.js's learning-rate decay lr / (1 + decay * (t - 1))."""
     factory = rule_name = "adamax"
     slot_init = {"m": 0.0, "u": 0.0}
+    slot_names = {"u": "v"}
 
     def __init__(self, learning_rate: float = 0.002, beta1: float = 0.9, beta2: float = 0.999,
                  epsilon: float | None = None, decay: float = 0.0, *, var_list=None, **options):
@@ -518,6 +717,7 @@ class AdamaxOptimizer(Optimizer):
 class RMSPropOptimizer(Optimizer):
     """RMSProp with momentum; centered as in Graves 2013 (see kernels/optim/rmsprop_centered.cu)."""
     factory = "rmsprop"
+    slot_names = {"s": "rms", "mom": "momentum"}
 
     def __init__(self, learning_rate: float, decay: float = 0.9, momentum: float = 0.0,
                  epsilon: float | None = None, centered: bool = False, *, var_list=None, **options):

@@ -306,6 +306,10 @@ class WeakIdDict:
     def __len__(self) -> int:
         return sum(1 for ref, _ in list(self._data.values()) if ref() is not None)
 
+    def items(self) -> list:
+        """(key, value) pairs of the keys still alive."""
+        return [(k, v) for k, v in ((ref(), v) for ref, v in list(self._data.values())) if k is not None]
+
 
 # --- leaves -----------------------------------------------------------------------------
 

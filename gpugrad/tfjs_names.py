@@ -40,6 +40,10 @@ TFJS_NAMES: dict[str, str] = {
     "toString": "to_string", "isDisposed": "is_disposed",
     # tf.losses
     "meanSquaredError": "mean_squared_error", "softmaxCrossEntropy": "softmax_cross_entropy",
+    "sigmoidCrossEntropy": "sigmoid_cross_entropy", "logLoss": "log_loss",
+    "huberLoss": "huber_loss", "absoluteDifference": "absolute_difference",
+    "hingeLoss": "hinge_loss", "cosineDistance": "cosine_distance",
+    "computeWeightedLoss": "compute_weighted_loss",
 }
 
 # Every public primitive under its TF.js name: the camelCase of its own, unless its record says.
@@ -61,6 +65,8 @@ NOT_TFJS: dict[str, str] = {
     "shape_str": "a helper that formats shapes as TF.js messages do",
     "data_buffer": "the backend array itself (numpy or CuPy); TF.js keeps its buffers internal",
     "clear_caches": "gpugrad's plan and kernel caches have no TF.js counterpart",
+    "clip_by_global_norm": "TF.js has no clipByGlobalNorm (TF Python's tf.clip_by_global_norm)",
+    "debug_nans": "TF.js has no NaN debugging switch (JAX's jax_debug_nans)",
 }
 
 
