@@ -28,6 +28,7 @@ STATUS_BYTES = 1024           # per rank and status exchange: flag, digest, mess
 _DIGEST = slice(1, 17)
 _MESSAGE = slice(17, STATUS_BYTES)
 DEFAULT_TIMEOUT = 300.0       # seconds; GPUGRAD_DIST_TIMEOUT overrides
+ABORT_GRACE = 0.5             # seconds between the last words and MPI_Abort
 
 
 class DistributedError(RuntimeError):
@@ -147,6 +148,10 @@ class MPIWorld:
     def abort(self, message: str, code: int = 1) -> None:
         sys.stderr.write(f"gpugrad.distributed: rank {self.rank}: {message}\n")
         sys.stderr.flush()
+        # The launcher forwards our stderr from a pipe; MPI_Abort can have it kill everything
+        # before it read that pipe (1 in 10 runs with MPICH here lost the message). A pause on
+        # this path only lets the message out first.
+        time.sleep(ABORT_GRACE)
         self.comm.Abort(code)
 
     # --- the status exchange ------------------------------------------------------------------
