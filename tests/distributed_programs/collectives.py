@@ -1,5 +1,9 @@
-"""all_reduce, broadcast, barrier and the layout check under mpiexec; prints one line per
-rank with the results for tests/test_distributed.py to compare across ranks."""
+"""all_reduce, broadcast, barrier and the layout check under mpiexec; each rank writes its
+results to OUT_DIR/rank<r>.txt for tests/test_distributed.py to compare across ranks (files,
+not stdout: the launcher may interleave the ranks' lines)."""
+import sys
+from pathlib import Path
+
 import numpy as np
 
 import gpugrad as tf
@@ -24,4 +28,4 @@ try:   # ranks disagree on the shape: every rank must hear about it, none may ha
 except dist.DistributedError as exc:
     message = str(exc)
     assert "ranks 1" in message and f"rank {r} has: tensor[{2 + r}] float32" in message, message
-print(f"rank {r} ok", total.tobytes().hex(), mean.tobytes().hex(), flush=True)
+Path(sys.argv[1], f"rank{r}.txt").write_text(f"ok {total.tobytes().hex()} {mean.tobytes().hex()}")
