@@ -37,7 +37,8 @@ class DistributedOptimizer:
     slots, step_count, dispose, ...) is the wrapped optimizer's.
 
     var_list: the variables minimize() differentiates by default (else every trainable
-    variable, as variable_grads). bucket_bytes: the size above which a dtype's gradients are
+    variable, as variable_grads); when the wrapped optimizer was built with a var_list, pass
+    the same list here, since the gradients are computed before the wrapped optimizer sees them. bucket_bytes: the size above which a dtype's gradients are
     split into several collectives (default init(bucket_bytes=...), 16 MiB)."""
 
     def __init__(self, optimizer: Any, var_list: Sequence[Variable] | None = None,
