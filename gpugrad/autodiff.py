@@ -4,24 +4,28 @@ variable_grads, grad, grads, value_and_grad, value_and_grads, custom_grad.
 There is no tape: the graph itself records every op. A function's ops are the nodes created
 while it ran (ids from its start on); anything older is a constant to it, which gives TF.js's
 rule that variables used outside f are not connected. Nothing global changes while f runs, so
-an exception in f leaves nothing to clean up, and threads do not interfere.
+an exception in f leaves nothing to clean up, and threads do not interfere: the only state is
+per thread (tensor.trace), the nesting depth and the values of the variables this call read.
+Those reads are pinned (each variable reads the same value throughout the call, whatever other
+threads assign) and are the gradient's targets: a variable is differentiated through the
+values f actually read, not through a value looked up before f ran.
 """
 from __future__ import annotations
 
 import functools
-import threading
+import operator
 from typing import Any, Callable, NamedTuple, Sequence
 
 from . import dtypes
 from . import engine
+from . import primitives as P
 from . import ops as O
 from . import tensor as T
 from .derivatives import vjp
 from .schedule import PlanCache, build_plan, structure
-from .tensor import Tensor, _ids, shape_str, track
-from .variables import Variable, _js_key_order, registered_variables
-
-_local = threading.local()
+from .tensor import Tensor, _ids, shape_str, trace, track
+from .variables import (Variable, _js_key_order, any_trainable_registered, is_registered,
+                        registered_count)
 
 
 class VariableGrads(NamedTuple):
@@ -40,17 +44,33 @@ class ValueAndGrads(NamedTuple):
 
 
 def _nesting() -> int:
-    return getattr(_local, "depth", 0)
+    return trace.depth
 
 
 def _call(f: Callable, *args) -> tuple[int, Any]:
     """Run f, returning the id where its ops start and its result."""
     start = next(_ids)
-    _local.depth = _nesting() + 1
+    trace.depth += 1
     try:
         return start, f(*args)
     finally:
-        _local.depth -= 1
+        trace.depth -= 1
+
+
+def _pinning(api: Callable) -> Callable:
+    """Run a gradient API with this thread's variable reads pinned (see tensor.trace); a
+    nested call shares the outer call's pins, so the whole computation sees one value of
+    each variable."""
+    @functools.wraps(api)
+    def run(*args, **kwargs):
+        if trace.pins is not None:
+            return api(*args, **kwargs)
+        trace.pins = {}
+        try:
+            return api(*args, **kwargs)
+        finally:
+            trace.pins = None
+    return run
 
 
 # --- the reverse walk ------------------------------------------------------------------------
@@ -122,9 +142,6 @@ def _is_variable(v) -> bool:
 
 
 def _check_var_list(var_list) -> tuple[list[Variable], int]:
-    if var_list is None:
-        every = registered_variables()
-        return every, len(every)
     if not isinstance(var_list, (list, tuple)) or not all(map(_is_variable, var_list)):
         bad = var_list if not isinstance(var_list, (list, tuple)) else next(
             v for v in var_list if not _is_variable(v))
@@ -134,26 +151,53 @@ def _check_var_list(var_list) -> tuple[list[Variable], int]:
     return list(var_list), len(var_list)
 
 
+def _none_trainable(count: int) -> ValueError:
+    return ValueError(
+        "variable_grads() expects at least one of the input variables to be trainable, but "
+        f"none of the {count} variables is trainable.")
+
+
 def _variables_for(f, var_list, api: str):
-    """TF.js's checks, in its order: the trainable variables (deduplicated), the explicitly
-    listed frozen ones, and the leaves that hold the trainable ones' values."""
+    """TF.js's checks before f runs, in its order. Returns the trainable variables
+    (deduplicated; None for the default list, which is known only once f has run) and the
+    explicitly listed frozen ones."""
     if not callable(f):
         raise TypeError(
             f"The f passed in variable_grads(f) must be a function (got {type(f).__name__}).")
+    if var_list is None:
+        # Whether any registered variable is trainable is kept up to date by the registry:
+        # scanning it here cost O(registered variables) per call.
+        if not any_trainable_registered():
+            raise _none_trainable(registered_count())
+        return None, []
     candidates, count = _check_var_list(var_list)
     trainable = [v for v in candidates if v.trainable]
-    frozen = [v for v in candidates if not v.trainable] if var_list is not None else []
+    frozen = [v for v in candidates if not v.trainable]
     if not trainable:
-        raise ValueError(
-            "variable_grads() expects at least one of the input variables to be trainable, but "
-            f"none of the {count} variables is trainable.")
+        raise _none_trainable(count)
     if len(set(map(id, trainable))) != len(trainable):
         trainable = list({id(v): v for v in trainable}.values())  # [a, a] gives one key
-    # The default list reads each value directly: a variable disposed by another thread
-    # meanwhile is simply one that f does not use.
-    return trainable, frozen, [v.value_node if var_list is None else v._node() for v in trainable]
+    for v in trainable:
+        v._node()  # a disposed variable fails here, before f runs, as in TF.js
+    return trainable, frozen
 
 
+def _targets(trainable):
+    """After f ran: the trainable variables (for the default list, the registered trainable
+    ones f read, in registration order) and, for each, the leaves f read it through (more
+    than one only where f assigned it)."""
+    pins = trace.pins
+    if trainable is None:
+        trainable = [v for v, _ in pins.values() if v._trainable and is_registered(v)]
+        if len(trainable) > 1:
+            trainable.sort(key=_serial)
+    return trainable, [tuple(pins[id(v)][1]) if id(v) in pins else () for v in trainable]
+
+
+_serial = operator.attrgetter("serial")
+
+
+@_pinning
 def variable_grads(f: Callable[[], Tensor], var_list: Sequence[Variable] | None = None) -> VariableGrads:
     """The value of f() and its gradient with respect to each trainable variable, by name.
 
@@ -161,9 +205,10 @@ def variable_grads(f: Callable[[], Tensor], var_list: Sequence[Variable] | None 
     explicitly listed non-trainable variable maps to None; a variable f does not use is absent.
     The value and all gradients are computed by one plan when this returns.
     """
-    trainable, frozen, targets = _variables_for(f, var_list, "variable_grads")
+    trainable, frozen = _variables_for(f, var_list, "variable_grads")
     start, y = _call(f)
-    y = _as_result(y)
+    y = _as_result(y)   # f may return a variable itself: reading it pins it too
+    trainable, targets = _targets(trainable)
     if _nesting() == 0:
         value, found = _variable_grads_cached(y, start, trainable, targets)
     else:  # inside another differentiation: keep the graph so it can differentiate this
@@ -182,7 +227,8 @@ def _ordered(names: tuple) -> list:
 def _check_connected_scalar(y, trainable, depends, targets):
     if id(y) not in depends:
         names = ", ".join(repr(v.name) for v in trainable)
-        raise ValueError(f"{_NO_CONNECTION} (variables: {names})")
+        raise ValueError(f"{_NO_CONNECTION} " + (f"(variables: {names})" if names else
+                                                 "(f read no trainable variable)"))
     if y.ndim != 0:
         raise ValueError(
             f"The f passed in variable_grads(f) must return a scalar, but it returned a rank-{y.ndim} "
@@ -192,20 +238,41 @@ def _check_connected_scalar(y, trainable, depends, targets):
 def _gradient_graph(y, start, trainable, targets):
     """Walk back from y: the value and gradient tensors (lazy), and where each gradient sits
     among the outputs [value, gradients...] (None for a variable f does not reach)."""
-    order, depends, is_target = _reach(y, targets, start)
+    order, depends, is_target = _reach(y, [t for ts in targets for t in ts], start)
     _check_connected_scalar(y, trainable, depends, targets)
     dy = T.const(1, (), dtypes.grad_dtype(y.dtype))
     back = _backprop(y, dy, order, depends, is_target)
     # The value must be a tensor of its own, even when f returns a variable.
     value = y if y.op != "buffer" else T.elementwise("copy", (y,), y.dtype)
     found, present, outputs = {}, [], [value]
-    for v, t in zip(trainable, targets):
-        g = back.get(id(t))
+    own = _own_tensors(outputs)
+    for v, ts in zip(trainable, targets):
+        parts = [back[id(t)] for t in ts if id(t) in back]
+        g = parts[0] if parts else None
+        for part in parts[1:]:  # read before and after f assigned it: both count
+            g = O.add(g, part)
         present.append(len(outputs) if g is not None else None)
         if g is not None:
+            g = own(g)
             found[id(v)] = g
             outputs.append(g)
     return value, found, outputs, tuple(present)
+
+
+def _own_tensors(outputs: list) -> Callable[[Tensor], Tensor]:
+    """A function that makes each result a tensor of its own. A gradient can be a tensor
+    that already exists (dy * q with dy = 1 is q, a variable's leaf; the two gradients of
+    a + b are one tensor dy): returned as it is, it would share memory with a variable, an
+    input or another result. Such a one is wrapped in an identity node, which the plan
+    computes into a new buffer (plan.copies)."""
+    taken = {id(o) for o in outputs}
+
+    def own(t: Tensor) -> Tensor:
+        if t.buf is not None or id(t) in taken:
+            t = Tensor(P.IDENTITY, (t,), None, t.shape, t.dtype)
+        taken.add(id(t))
+        return t
+    return own
 
 
 def _variable_grads_traced(y, start, trainable, targets, leaves=None):
@@ -225,23 +292,26 @@ def _variable_grads_traced(y, start, trainable, targets, leaves=None):
     return value, found, ((plan, picks, present) if None not in picks else None)
 
 
+@_pinning
 def plan_variable_grads(f, var_list=None):
     """The plan variable_grads(f, var_list) runs, and names for its buffers (for explain)."""
-    trainable, _, targets = _variables_for(f, var_list, "explain")
+    trainable, _ = _variables_for(f, var_list, "explain")
     start, y = _call(f)
     y = _as_result(y)
+    trainable, targets = _targets(trainable)
     value, found, outputs, _ = _gradient_graph(y, start, trainable, targets)
     _, leaves, nodes = structure(outputs)
     plan = build_plan(outputs, nodes)
     names = {}
     for i, leaf in enumerate(leaves):
-        for v, t in zip(trainable, targets):
-            if leaf is t:
+        for v, ts in zip(trainable, targets):
+            if any(leaf is t for t in ts):
                 names[i] = f"variable {v.name!r}"
     names[plan.outputs[0][0]] = "value"
     for v in trainable:
         if id(v) in found:
-            names[plan.outputs[outputs.index(found[id(v)])][0]] = f"grad {v.name!r}"
+            at = next(k for k, o in enumerate(outputs) if o is found[id(v)])  # == is elementwise
+            names[plan.outputs[at][0]] = f"grad {v.name!r}"
     return plan, names
 
 
@@ -249,7 +319,9 @@ def _variable_grads_cached(y, start, trainable, targets):
     """The common case, a repeated call: find the plan by the forward graph's structure and
     skip the backward walk."""
     key, leaves, nodes = structure([y], keep_aliases=True)
-    if key is None:  # custom gradients close over arbitrary tensors: never replay them
+    if key is None or any(len(ts) > 1 for ts in targets):
+        # custom gradients close over arbitrary tensors: never replay them; nor the rare f
+        # that assigns a variable it read
         value, found, _ = _variable_grads_traced(y, start, trainable, targets)
         return value, found
     for n in leaves:
@@ -259,7 +331,7 @@ def _variable_grads_cached(y, start, trainable, targets):
             return value, found
     position = {n: i for i, n in enumerate(leaves)}
     # Nodes made before f started are constants to it: which ones are is part of the key.
-    full_key = (key, tuple([position.get(t, -1) for t in targets]),
+    full_key = (key, tuple([position.get(ts[0], -1) if ts else -1 for ts in targets]),
                 tuple([n.id >= start for n in nodes if n.op != "buffer"]))
     entry = _fast_plans.get(full_key)
     if entry is None:
@@ -269,8 +341,9 @@ def _variable_grads_cached(y, start, trainable, targets):
         return value, found
     plan, picks, present = entry
     bufs = engine.run_plan(plan, [leaves[i] for i in picks])
-    y.buf = bufs[0]
-    track(y)
+    if y.buf is None:  # (never over a realized y: f may have returned a variable's leaf)
+        y.buf = bufs[0]
+        track(y)
     value = T.Tensor("buffer", (), None, y.shape, y.dtype, bufs[0])
     found = {}
     for v, k in zip(trainable, present):
@@ -318,6 +391,10 @@ def _dy_for(y: Tensor, dy: Any, api: str, call: str, check_shape: bool) -> Tenso
 def _gradients(f: Callable, xs: list[Tensor], dy: Any, api: str, call: str, check_shape: bool = True):
     if not xs:
         raise ValueError("gradients() received an empty list of xs.")
+    # A tensor passed in is an input, whatever made it: a lazy constant (ones, zeros, fill)
+    # would be folded into new constants by f's ops and lose its connection to y, so f gets
+    # an identity node over it (read as the constant by the scheduler).
+    xs = [Tensor(P.IDENTITY, (x,), None, x.shape, x.dtype) if T.is_const(x) else x for x in xs]
     start, y = _call(f, *xs)
     y = _as_result(y)
     if any(y is x for x in xs):
@@ -331,9 +408,10 @@ def _gradients(f: Callable, xs: list[Tensor], dy: Any, api: str, call: str, chec
         raise ValueError(f"{_NOT_CONNECTED_SOME} (not connected: argument {', '.join(map(str, missing))})")
     back = _backprop(y, _dy_for(y, dy, api, call, check_shape), order, depends, is_target)
     out = []
+    own = _own_tensors([y, *xs])   # nor an input, nor the value, nor another gradient
     for x in xs:
         g = back.get(id(x))
-        out.append(g if g is not None else T.const(0, x.shape, dtypes.grad_dtype(x.dtype)))
+        out.append(own(g) if g is not None else T.const(0, x.shape, dtypes.grad_dtype(x.dtype)))
     return y, out
 
 
@@ -350,6 +428,7 @@ def grad(f: Callable[[Tensor], Tensor]) -> Callable[..., Tensor]:
     """tf.grad: g(x, dy=None) -> the gradient of sum(f(x) * dy) with respect to x."""
     _check_f(f, "grad")
 
+    @_pinning
     def g(x: Any, dy: Any = None) -> Tensor:
         return _gradients(f, [O.convert(x)], dy, "grad", "grad(f)(x, dy)")[1][0]
     return g
@@ -359,6 +438,7 @@ def grads(f: Callable[..., Tensor]) -> Callable[..., list]:
     """tf.grads: g([x1, x2, ...], dy=None) -> [dx1, dx2, ...]."""
     _check_f(f, "grads")
 
+    @_pinning
     def g(args: Sequence[Any], dy: Any = None) -> list:
         xs = _tensor_args(args, "grads", "The args passed in grads(f)(args) must be an array of `Tensor`s or `TensorLike`s")
         return _gradients(f, xs, dy, "grads", "grads(f)([x1,...], dy)")[1]
@@ -369,6 +449,7 @@ def value_and_grad(f: Callable[[Tensor], Tensor]) -> Callable[..., ValueAndGrad]
     """tf.valueAndGrad: g(x, dy=None) -> (value, grad)."""
     _check_f(f, "value_and_grad")
 
+    @_pinning
     def g(x: Tensor, dy: Tensor | None = None) -> ValueAndGrad:
         if not isinstance(x, Tensor):
             raise TypeError("The x passed in value_and_grad(f)(x) must be a tensor")
@@ -384,6 +465,7 @@ def value_and_grads(f: Callable[..., Tensor]) -> Callable[..., ValueAndGrads]:
     """tf.valueAndGrads: g([x1, ...], dy=None) -> (value, [dx1, ...])."""
     _check_f(f, "value_and_grads")
 
+    @_pinning
     def g(args: Sequence[Tensor], dy: Tensor | None = None) -> ValueAndGrads:
         if not isinstance(args, (list, tuple)) or not all(isinstance(a, Tensor) for a in args):
             raise TypeError("The args passed in value_and_grads(f)(args) must be array of tensors")
@@ -434,34 +516,3 @@ def custom_grad(f: Callable) -> Callable[..., Tensor]:
     return call
 
 
-def _custom_rule(n: Tensor, dy: Tensor) -> tuple:
-    grad_func, saved = n.arg
-    out = grad_func(dy, list(saved))
-    xs = n.src[1:]
-    if isinstance(out, Tensor):
-        out = [out]
-    if not isinstance(out, (list, tuple)) or len(out) != len(xs):
-        raise ValueError(
-            "The function f passed in custom_grad(f) must return an object where `obj.grad_func` is "
-            "a function that returns the same number of tensors as inputs passed to f(...).")
-    if not all(isinstance(g, Tensor) for g in out):
-        raise TypeError(
-            "The function f passed in custom_grad(f) must return an object where `obj.grad_func` is "
-            "a function that returns a list of only tensors.")
-    result = []
-    for i, (g, x) in enumerate(zip(out, xs)):
-        g = g._node()
-        if g.shape != x.shape:
-            raise ValueError(
-                f"Error in gradient for op forward. The gradient of input '{i}' has shape "
-                f"'{shape_str(g.shape)}', which does not match the shape of the input '{shape_str(x.shape)}'")
-        result.append(T.cast(g, dtypes.grad_dtype(x.dtype)))
-    return (None, *result)
-
-
-def _install_custom_rule() -> None:
-    from .derivatives import RULES
-    RULES["custom_grad"] = _custom_rule
-
-
-_install_custom_rule()

@@ -4,8 +4,9 @@ from __future__ import annotations
 from typing import Sequence
 
 from . import backends
-from .schedule import PlanCache, build_plan, resolve, structure
+from .schedule import PlanCache, build_plan, structure
 from .tensor import Tensor, track
+from .variables import buffers_lock
 
 plans = PlanCache("plans")
 
@@ -21,27 +22,34 @@ def plan_for(outputs: Sequence[Tensor]):
 
 
 def run_plan(plan, leaves: Sequence[Tensor]) -> list:
-    return backends.current().run(plan, [leaf.buf for leaf in leaves])
+    """Run plan over the leaves' buffers; every result is a buffer of its own.
+
+    The read lock keeps optimizers from updating a variable's buffer in place while a plan
+    reads it (they take the write lock): a plan sees each variable before or after an update,
+    never half-way."""
+    buffers_lock.acquire_read()
+    try:
+        outs = backends.current().run(plan, [leaf.buf for leaf in leaves])
+    finally:
+        buffers_lock.release_read()
+    for k in plan.copies:  # an input passed through, or a result returned twice
+        outs[k] = outs[k].copy()
+    return outs
 
 
 def realize(outputs: Sequence[Tensor]) -> None:
-    """Compute every unrealized tensor in outputs in one plan."""
+    """Compute every unrealized tensor in outputs in one plan.
+
+    Each output gets a buffer of its own, also an alias (stop_gradient, identity) of a
+    realized tensor: sharing a variable's buffer would let an optimizer's in-place update
+    change a result that was already read."""
     todo = []
     for o in outputs:
-        node = resolve(o)
-        if node.buf is None and node not in todo:
-            todo.append(node)
+        if o.buf is None and all(o is not t for t in todo):  # not `in`: == is elementwise
+            todo.append(o)
     if not todo:
-        for o in outputs:
-            if o.buf is None:
-                o.buf = resolve(o).buf
-                track(o)
         return
     plan, leaves = plan_for(todo)
     for node, buf in zip(todo, run_plan(plan, leaves)):
         node.buf = buf
         track(node)  # tf.memory() counts it; an open tf.tidy() disposes it
-    for o in outputs:
-        if o.buf is None:
-            o.buf = resolve(o).buf
-            track(o)

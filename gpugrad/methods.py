@@ -1,20 +1,23 @@
 """Tensor's chaining methods and Python operators, taken from the op functions."""
 from __future__ import annotations
 
+import numbers
+
+import numpy as np
+
 from . import ops as O
+from .numpy_interop import array_function, array_ufunc
+from .primitives import elementwise as elementwise_records
 from .tensor import Tensor
 from .tfjs_names import install as install_tfjs_names
+from .variables import variable as make_variable
 
-# TF.js chaining method names (snake_case; the camelCase aliases come from tfjs_names.py)
-_METHODS = {
-    "add": O.add, "sub": O.sub, "mul": O.mul, "div": O.div, "neg": O.neg, "square": O.square,
-    "sqrt": O.sqrt, "rsqrt": O.rsqrt, "exp": O.exp, "log": O.log, "log1p": O.log1p,
-    "expm1": O.expm1, "abs": O.abs, "sign": O.sign, "sin": O.sin, "cos": O.cos, "tanh": O.tanh,
-    "sigmoid": O.sigmoid, "relu": O.relu, "elu": O.elu, "softplus": O.softplus, "pow": O.pow,
-    "reciprocal": O.reciprocal, "maximum": O.maximum, "minimum": O.minimum, "less": O.less,
-    "less_equal": O.less_equal, "greater": O.greater, "greater_equal": O.greater_equal,
-    "equal": O.equal, "not_equal": O.not_equal, "logical_and": O.logical_and,
-    "logical_or": O.logical_or, "logical_not": O.logical_not, "clip_by_value": O.clip_by_value,
+# TF.js chaining methods (snake_case; the camelCase aliases come from tfjs_names.py): every
+# public elementwise primitive by its name (derived from the records), and the composite ops.
+_METHODS = {p.name: getattr(O, p.name) for p in elementwise_records() if p.public}
+_METHODS.update({
+    "square": O.square, "relu": O.relu, "elu": O.elu, "softplus": O.softplus,
+    "logical_not": O.logical_not, "clip_by_value": O.clip_by_value,
     "cast": O.cast, "sum": O.sum, "mean": O.mean, "max": O.max, "min": O.min, "prod": O.prod,
     "logsumexp": O.logsumexp, "argmax": O.argmax, "argmin": O.argmin, "reshape": O.reshape,
     "transpose": O.transpose, "expand_dims": O.expand_dims, "squeeze": O.squeeze,
@@ -22,7 +25,7 @@ _METHODS = {
     "softmax": O.softmax, "log_softmax": O.log_softmax, "flatten": O.flatten, "tile": O.tile,
     "squared_difference": O.squared_difference, "norm": O.norm, "dot": O.dot,
     "stop_gradient": O.stop_gradient, "clone": O.clone, "leaky_relu": O.leaky_relu, "gelu": O.gelu,
-}
+})
 
 
 def _install() -> None:
@@ -44,14 +47,28 @@ def _install() -> None:
     Tensor.__ge__ = O.greater_equal
     Tensor.__getitem__ = O.getitem
 
+    # == and != are elementwise, like < and > (and like numpy and PyTorch): where(x == 0, ...)
+    # must compare values, not identities. Other objects (None, strings, ...) are not
+    # tensor-like: NotImplemented lets Python fall back to identity, so `t == None` is False.
+    # Tensors stay hashable by identity (Tensor.__hash__ is object.__hash__), so dicts and
+    # sets of tensors work; lists must not be searched with `in`/`index` (they use ==).
+    comparable = (Tensor, numbers.Number, np.ndarray, np.generic, list, tuple)
+
+    def eq(self, other):
+        return O.equal(self, other) if isinstance(other, comparable) else NotImplemented
+
+    def ne(self, other):
+        return O.not_equal(self, other) if isinstance(other, comparable) else NotImplemented
+
+    Tensor.__eq__ = eq
+    Tensor.__ne__ = ne
+
     def variable(self, trainable: bool = True, name: str | None = None, dtype=None):
-        from .variables import variable as make
-        return make(self, trainable, name, dtype)
+        return make_variable(self, trainable, name, dtype)
 
     Tensor.variable = variable
     # numpy on tensors: ufuncs gpugrad has run as its ops (and stay differentiable), anything
     # else raises (gpugrad/numpy_interop.py); np.asarray(t) still converts through __array__.
-    from .numpy_interop import array_function, array_ufunc
     Tensor.__array_ufunc__ = array_ufunc
     Tensor.__array_function__ = array_function
     install_tfjs_names(Tensor)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import itertools
 import math
 import numbers
-import weakref
 from types import SimpleNamespace
 from typing import Any, Callable, Iterator, Sequence
 
@@ -17,7 +16,7 @@ import numpy as np
 
 from . import dtypes
 from . import ops as O
-from .tensor import Tensor
+from .tensor import Tensor, WeakIdDict, same
 from .tfjs_names import install as install_tfjs_names
 from .variables import Variable, variable
 
@@ -180,7 +179,7 @@ def dropout(x: Any, rate: float, seed: Any = None, training: bool = True) -> Ten
     x = O.convert(x)
     rate = _rate("dropout", rate)
     if not training or rate == 0:
-        return x
+        return same(x)   # connected to x inside a gradient call (tensor.same)
     keep = _rng(seed).random(x.shape) >= rate
     scale = np.asarray(keep, dtype=dtypes.NUMPY[dtypes.grad_dtype(x.dtype)]) / (1 - rate)
     return O.mul(x, O.tensor(scale, dtype=dtypes.grad_dtype(x.dtype)))
@@ -232,7 +231,7 @@ def mean_squared_error(labels: Any, predictions: Any) -> Tensor:
 
 # The range of integer labels whose values the host already knows (made by batches(), or read
 # back once): checking them again costs no device-to-host copy (a sync on a GPU).
-_known_labels: "weakref.WeakKeyDictionary[Tensor, tuple]" = weakref.WeakKeyDictionary()
+_known_labels: "WeakIdDict[Tensor, tuple]" = WeakIdDict()  # by identity: == is elementwise
 
 
 def _label_summary(values: np.ndarray) -> tuple[bool, float, float]:

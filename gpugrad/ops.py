@@ -13,7 +13,9 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import dtypes
+from . import lax
 from . import primitives as P
+from .primitives import elementwise as _elementwise_records
 from . import tensor as T
 from .tensor import Tensor, shape_str
 from .variables import Variable
@@ -45,6 +47,8 @@ def _to_numpy(value: Any) -> np.ndarray:
             array = np.asarray(value)
         except ValueError as exc:
             raise ValueError(f"Cannot make a tensor of {value!r}: the nested lists are ragged ({exc}).") from None
+    if array.dtype.kind == "O" and all(isinstance(v, numbers.Real) for v in array.reshape(-1).tolist()):
+        return array  # integers beyond int64: tensor() checks they fit the dtype, then converts
     if array.dtype.kind in "cOSUVMm":
         raise TypeError(
             f"Unsupported dtype {array.dtype.name!r}: gpugrad tensors hold float32, float64, "
@@ -58,7 +62,7 @@ def tensor(values: TensorLike, shape: Sequence[int] | None = None, dtype: Any = 
         out = values._node()
         if dtype is not None:
             out = cast(out, dtype)
-        return reshape(out, shape) if shape is not None else out
+        return reshape(out, shape) if shape is not None else T.same(out)
     dt = dtypes.canonical(dtype) if dtype is not None else None
     array = _to_numpy(values)
     if dt is None:
@@ -69,7 +73,7 @@ def tensor(values: TensorLike, shape: Sequence[int] | None = None, dtype: Any = 
         else:  # a device array (CuPy, DLPack)
             dt = dtypes.from_numpy(np.dtype(str(array.dtype)))
     if shape is not None:
-        shape = tuple(int(d) for d in shape)
+        shape = shape_arg(shape, "tensor")
         size = math.prod(shape)
         n = int(np.prod(array.shape))
         if n != size:
@@ -77,6 +81,9 @@ def tensor(values: TensorLike, shape: Sequence[int] | None = None, dtype: Any = 
                 f"Based on the provided shape, [{', '.join(map(str, shape))}], the tensor should have "
                 f"{size} values but has {n}")
         array = array.reshape(shape)
+    dtypes.check_fits(array, dt)
+    if array.dtype.kind == "O":
+        array = array.astype(np.float64 if dt in dtypes.FLOATS else np.int64)
     return T.from_array(array, dt)
 
 
@@ -103,9 +110,9 @@ def _ranked(rank: int, name: str):
     def make(values: TensorLike, shape: Sequence[int] | None = None, dtype: Any = None) -> Tensor:
         if values is None:
             raise ValueError(f"The input to {name}() must be a tensor, array or number, not None.")
-        if shape is not None and rank > 1 and len(_shape_arg(shape)) != rank:
+        if shape is not None and rank > 1 and len(shape_arg(shape, name, infer=True)) != rank:
             raise ValueError(f"{name}() requires shape to have {_RANK_WORDS[rank]} numbers "
-                             f"(got shape {list(_shape_arg(shape))}).")
+                             f"(got shape {list(shape_arg(shape, name, infer=True))}).")
         inferred = values.shape if isinstance(values, Tensor) else np.shape(values)
         hint = f" (got values of shape {list(inferred)}; use tf.tensor() for other ranks)"
         if rank == 1:
@@ -150,33 +157,96 @@ def convert(x: TensorLike, dtype: Any = None) -> Tensor:
     return tensor(x, None, dtype)
 
 
-def _shape_arg(shape: Any) -> tuple:
-    if isinstance(shape, numbers.Integral):
-        return (int(shape),)
-    return tuple(int(d) for d in shape)
+def _is_int(value: Any) -> bool:
+    """An integer argument: Python and numpy integers, not bools (True is not a size)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
 
 
-def fill(shape: Sequence[int], value: Any, dtype: Any = None) -> Tensor:
+def shape_arg(shape: Any, api: str, arg: str = "shape", infer: bool = False) -> tuple:
+    """The one check of every shape-like argument (shapes, sizes, repetitions): a list of
+    non-negative integers, or one integer. int() would silently truncate 2.7 to 2 and accept
+    -1, giving tensors of the wrong or a negative size, so anything else is refused here,
+    where the op is created. With infer, -1 may stand for sizes the op works out itself
+    (reshape's one inferred dimension, slice's "to the end")."""
+    if _is_int(shape):
+        shape = (shape,)
+    elif isinstance(shape, np.ndarray) and shape.ndim <= 1:
+        shape = tuple(shape.reshape(-1).tolist()) if shape.dtype.kind in "iu" else tuple(shape.reshape(-1))
+    elif not isinstance(shape, (list, tuple)):
+        raise TypeError(
+            f"{api}(): {arg} must be a list of non-negative integers, but got "
+            f"{type(shape).__name__} {shape!r}; pass e.g. {arg}=[2, 3].")
+    allowed = "non-negative integers" + (" (or -1 for a size to infer)" if infer else "")
+    out = []
+    for i, d in enumerate(shape):
+        if not _is_int(d):
+            raise TypeError(
+                f"{api}(): {arg} must be a list of {allowed}, but {arg}[{i}] is "
+                f"{type(d).__name__} {d!r} (in {arg}={_show(shape)}); sizes are not rounded, "
+                f"pass int values.")
+        d = int(d)
+        if d < 0 and not (infer and d == -1):
+            hint = " -1 infers a size only in reshape (and slice's size)." if d == -1 else ""
+            raise ValueError(
+                f"{api}(): {arg} must be a list of {allowed}, but {arg}[{i}] is {d} "
+                f"(in {arg}={_show(shape)}).{hint}")
+        out.append(d)
+    return tuple(out)
+
+
+def _show(shape) -> list:
+    return [d.item() if isinstance(d, np.generic) else d for d in shape]
+
+
+def count_arg(value: Any, api: str, arg: str, minimum: int = 0) -> int:
+    """A single count (number of rows, of points): an integer of at least ``minimum``."""
+    if not _is_int(value):
+        raise TypeError(f"{api}(): {arg} must be an integer, but got {type(value).__name__} {value!r}.")
+    if value < minimum:
+        raise ValueError(f"{api}(): {arg} must be an integer >= {minimum}, but got {value}.")
+    return int(value)
+
+
+def axis_arg(axis: Any, api: str, arg: str = "axis") -> Any:
+    """Axes are integers (or a list of integers): 1.0 is refused, not truncated."""
+    if _is_int(axis):
+        return int(axis)
+    if isinstance(axis, (list, tuple)) and all(_is_int(a) for a in axis):
+        return [int(a) for a in axis]
+    bad = next((a for a in axis if not _is_int(a)), axis) if isinstance(axis, (list, tuple)) else axis
+    raise TypeError(
+        f"{api}(): {arg} must be an integer or a list of integers, but got {type(bad).__name__} "
+        f"{bad!r}" + (f" in {arg}={list(axis)!r}" if bad is not axis else "") + ".")
+
+
+def fill(shape: Sequence[int], value: Any, dtype: Any = None, _api: str = "fill") -> Tensor:
     dt = dtypes.canonical(dtype) if dtype is not None else (
         dtypes.bool_ if isinstance(value, bool) else dtypes.float32)
-    return T.const(value, _shape_arg(shape), dt)
+    return T.const(value, shape_arg(shape, _api), dt)
 
 
 def zeros(shape: Sequence[int], dtype: Any = "float32") -> Tensor:
-    return fill(shape, 0, dtype)
+    return fill(shape, 0, dtype, "zeros")
 
 
 def ones(shape: Sequence[int], dtype: Any = "float32") -> Tensor:
-    return fill(shape, 1, dtype)
+    return fill(shape, 1, dtype, "ones")
 
 
 def zeros_like(x: TensorLike) -> Tensor:
     x = convert(x)
+    if T.trace.depth:
+        # Inside a gradient call the result must stay connected to x with a zero gradient
+        # (TF.js's ZerosLike has one): a bare constant made grad(zeros_like) "not connected".
+        # x < x is false for every x, NaN included, and comparisons have zero gradients.
+        return T.cast(less(x, x), x.dtype)
     return T.const(0, x.shape, x.dtype)
 
 
 def ones_like(x: TensorLike) -> Tensor:
     x = convert(x)
+    if T.trace.depth:  # connected, zero gradient: see zeros_like
+        return T.cast(logical_not(less(x, x)), x.dtype)
     return T.const(1, x.shape, x.dtype)
 
 
@@ -192,55 +262,40 @@ range_ = arange
 
 
 def linspace(start: float, stop: float, num: int) -> Tensor:
-    if num <= 0:
+    if _is_int(num) and num <= 0:
         raise ValueError(f"The number of values should be positive, got num={num}")
+    num = count_arg(num, "linspace", "num", 1)
     return tensor(np.linspace(start, stop, num))
 
 
 def eye(num_rows: int, num_columns: int | None = None, dtype: Any = "float32") -> Tensor:
+    num_rows = count_arg(num_rows, "eye", "num_rows")
+    if num_columns is not None:
+        num_columns = count_arg(num_columns, "eye", "num_columns")
     return tensor(np.eye(num_rows, num_columns), dtype=dtype)
 
 
 def random_normal(shape: Sequence[int], mean: float = 0.0, stddev: float = 1.0,
                   dtype: Any = "float32", seed: int | None = None) -> Tensor:
     rng = np.random.default_rng(seed)
-    return tensor(rng.normal(mean, stddev, _shape_arg(shape)), dtype=dtype)
+    return tensor(rng.normal(mean, stddev, shape_arg(shape, "random_normal")), dtype=dtype)
 
 
 def random_uniform(shape: Sequence[int], minval: float = 0.0, maxval: float = 1.0,
                    dtype: Any = "float32", seed: int | None = None) -> Tensor:
     rng = np.random.default_rng(seed)
-    return tensor(rng.uniform(minval, maxval, _shape_arg(shape)), dtype=dtype)
+    return tensor(rng.uniform(minval, maxval, shape_arg(shape, "random_uniform")), dtype=dtype)
 
 
 # --- broadcasting and dtype promotion ------------------------------------------------------
 
 
-def broadcast_shapes(op: str, *shapes: tuple) -> tuple:
-    rank = builtins.max(len(s) for s in shapes)
-    padded = [(1,) * (rank - len(s)) + tuple(s) for s in shapes]
-    out = []
-    for axis, dims in enumerate(zip(*padded)):
-        size = 1
-        for d in dims:
-            if d != 1:
-                if size != 1 and d != size:
-                    size = -1
-                    break
-                size = d
-        if size == -1:
-            raise ValueError(
-                f"Operands could not be broadcast together with shapes "
-                f"{' and '.join(shape_str(s) for s in shapes)}. ({op}: shapes "
-                f"{' and '.join(str(list(s)) for s in shapes)} differ at axis {axis - rank}, "
-                "where each must be equal or 1; reshape or expand_dims one of them.)")
-        out.append(size)
-    return tuple(out)
+broadcast_shapes = lax.broadcast_shapes
 
 
 def broadcast_to(x: TensorLike, shape: Sequence[int]) -> Tensor:
     x = convert(x)
-    shape = _shape_arg(shape)
+    shape = shape_arg(shape, "broadcast_to")
     if len(shape) < x.ndim:
         raise ValueError(
             f"broadcastTo(): the new rank {len(shape)} is below the tensor's rank {x.ndim} "
@@ -254,90 +309,31 @@ def broadcast_to(x: TensorLike, shape: Sequence[int]) -> Tensor:
     return T.expand(x1, shape)
 
 
-def _scalar_dtype(value: Any, other: str) -> str:
-    """Python numbers are weakly typed: they take the tensor's dtype, as in JAX."""
-    if isinstance(value, (bool, np.bool_)):
-        return other
-    if isinstance(value, numbers.Integral):
-        return other if other != dtypes.bool_ else dtypes.int32
-    return other if dtypes.is_float(other) else dtypes.float32
-
-
-def _operands(op: str, args: tuple) -> tuple[list[Tensor], str]:
-    """Convert, promote and broadcast the operands of an elementwise op."""
-    tensors = [a._node() if isinstance(a, Tensor) else None for a in args]
-    strong = [t.dtype for t in tensors if t is not None]
-    if not strong:
-        tensors = [convert(a) for a in args]
-        strong = [t.dtype for t in tensors]
-    dtype = strong[0]
-    for d in strong[1:]:
-        dtype = dtypes.promote(dtype, d)
-    for i, a in enumerate(args):
-        if tensors[i] is None:
-            if isinstance(a, numbers.Complex) and not isinstance(a, numbers.Real):
-                raise TypeError(
-                    f"Unsupported dtype 'complex' ({a!r} in {op}): gpugrad tensors hold float32, "
-                    "float64, int32 or bool.")
-            if isinstance(a, numbers.Number) or isinstance(a, np.generic):
-                dtype = dtypes.promote(dtype, _scalar_dtype(a, dtype))
+def _operands(op: str, args: tuple) -> list:
+    """Lists and arrays to tensors (float data takes the tensors' float dtype, as Python
+    numbers do); tensors as their current value; numbers as they are, for lax's weak typing."""
+    dtype = None
+    for a in args:
+        if isinstance(a, Tensor):
+            dtype = a.dtype if dtype is None else dtypes.promote(dtype, a.dtype)
     out = []
-    for i, a in enumerate(args):
-        t = tensors[i]
-        if t is None:
-            if isinstance(a, numbers.Number) or isinstance(a, np.generic):
-                t = T.const(a, (), dtype)
-            else:  # arrays and lists: float data takes the tensors' float dtype, as scalars do
-                kind = getattr(a, "dtype", np.dtype("float64")).kind if not isinstance(a, (list, tuple)) \
-                    else np.asarray(a).dtype.kind
-                t = convert(a, dtype if kind == "f" and dtypes.is_float(dtype) else None)
-                dtype = dtypes.promote(dtype, t.dtype)
-        out.append(t)
-    shape = out[0].shape
-    if any(t.shape != shape for t in out):
-        shape = broadcast_shapes(op, *(t.shape for t in out))
-        out = [t if t.shape == shape else _broadcast(t, shape) for t in out]
-    return out, dtype
-
-
-def _broadcast(x: Tensor, shape: tuple) -> Tensor:
-    """x to a shape it is known to broadcast to (checked by broadcast_shapes)."""
-    if x.op == "const" and x.buf is None:
-        return T.const(x.arg, shape, x.dtype)
-    return T.expand(T.reshape(x, (1,) * (len(shape) - len(x.shape)) + x.shape), shape)
+    for a in args:
+        if isinstance(a, Tensor):
+            out.append(a._node())
+        elif isinstance(a, numbers.Number) or isinstance(a, np.generic):
+            out.append(a)
+        else:
+            kind = np.asarray(a).dtype.kind if isinstance(a, (list, tuple)) \
+                else getattr(a, "dtype", np.dtype("float64")).kind
+            out.append(convert(a, dtype if dtype is not None and kind == "f" and dtypes.is_float(dtype)
+                               else None))
+    if not any(isinstance(t, Tensor) for t in out):
+        out = [convert(a) for a in args]   # numbers only: tensors of TF.js's default dtypes
+    return out
 
 
 def _elementwise(op: str, *args) -> Tensor:
-    xs, dtype = _operands(op, args)
-    if op in P.LOGICAL:
-        dtype = dtypes.bool_
-    elif op in P.FLOAT_ONLY and not dtypes.is_float(dtype):
-        dtype = dtypes.float32
-    elif dtype == dtypes.bool_ and op not in P.COMPARISONS:
-        dtype = dtypes.int32
-    xs = tuple(T.cast(x, dtype) for x in xs)
-    if op == "mul":  # x*1 and 1*x are common in gradients: fold them away
-        if T.is_const(xs[1], 1):
-            return xs[0]
-        if T.is_const(xs[0], 1):
-            return xs[1]
-    elif op in ("add", "sub") and T.is_const(xs[1], 0):
-        return xs[0]
-    elif op == "add" and T.is_const(xs[0], 0):
-        return xs[1]
-    elif op == "pow" and T.is_const(xs[1]) and xs[0].op != "const":
-        # Constant exponents that are cheaper (and as exact) as other primitives.
-        base, c = xs[0], xs[1].arg
-        if c == 1:
-            return base
-        if c == 2:
-            return T.elementwise("mul", (base, base), dtype)
-        if c == 0.5:
-            return T.elementwise("sqrt", (base,), dtype)
-        if c == -1:
-            return T.elementwise("reciprocal", (base,), dtype)
-    out_dtype = dtypes.bool_ if op in P.COMPARISONS else None
-    return T.elementwise(op, xs, dtype, out_dtype)
+    return lax.apply(op, *_operands(op, args))
 
 
 def _unary(op: str):
@@ -350,7 +346,7 @@ def _unary(op: str):
                 and x.dtype != dtypes.bool_ and x.op != "const":
             return Tensor(op, (x,), None, x.shape, x.dtype)  # the common case, kept cheap
         return _elementwise(op, x)
-    fn.__name__ = op
+    fn.__name__ = fn.__qualname__ = op
     fn.__doc__ = f"Elementwise {op}; math in kernels/elementwise/{op}.cu."
     return fn
 
@@ -370,49 +366,22 @@ def _binary(op: str):
                 and a.op != "const" and b.op != "const" and fast:
             return Tensor(op, (a, b), None, a.shape, dtypes.bool_ if out_bool else a.dtype)
         return _elementwise(op, a, b)
-    fn.__name__ = op
+    fn.__name__ = fn.__qualname__ = op
     fn.__doc__ = f"Elementwise {op} with numpy broadcasting; math in kernels/elementwise/{op}.cu."
     return fn
 
 
-neg = _unary("neg")
-exp = _unary("exp")
-log = _unary("log")
-sqrt = _unary("sqrt")
-rsqrt = _unary("rsqrt")
-sin = _unary("sin")
-cos = _unary("cos")
-tanh = _unary("tanh")
-sigmoid = _unary("sigmoid")
-log1p = _unary("log1p")
-expm1 = _unary("expm1")
-abs = _unary("abs")  # noqa: A001 - TF.js name
-sign = _unary("sign")
-reciprocal = _unary("reciprocal")
-
-add = _binary("add")
-sub = _binary("sub")
-mul = _binary("mul")
-div = _binary("div")
-pow = _binary("pow")  # noqa: A001 - TF.js name
-maximum = _binary("maximum")
-minimum = _binary("minimum")
-less = _binary("less")
-less_equal = _binary("less_equal")
-greater = _binary("greater")
-greater_equal = _binary("greater_equal")
-equal = _binary("equal")
-not_equal = _binary("not_equal")
-logical_and = _binary("logical_and")
-logical_or = _binary("logical_or")
+# Every public elementwise primitive is an op of its name: tf.exp, tf.atan2, ... (records in
+# gpugrad/primitives/elementwise.py).
+for _prim in _elementwise_records():
+    if _prim.public:
+        globals()[_prim.name] = (_unary if _prim.arity == 1 else _binary)(_prim.name)
+del _prim
 
 
 def where(condition: TensorLike, a: TensorLike, b: TensorLike) -> Tensor:
     c = cast(convert(condition), dtypes.bool_)
-    (a, b), dtype = _operands("where", (a, b))
-    shape = broadcast_shapes("where", c.shape, a.shape, b.shape)
-    c, a, b = (broadcast_to(t, shape) for t in (c, T.cast(a, dtype), T.cast(b, dtype)))
-    return T.elementwise("where", (c, a, b), dtype)
+    return lax.apply("where", c, *_operands("where", (a, b)))
 
 
 def logical_not(x: TensorLike) -> Tensor:
@@ -438,7 +407,10 @@ def relu(x: TensorLike) -> Tensor:
 
 
 def relu6(x: TensorLike) -> Tensor:
-    return clip_by_value(x, 0, 6)
+    # relu6'(0) = 0 like relu'(0) (and TF.js's relu6), relu6'(6) = 1; NaN passes through.
+    # clip_by_value would give 1 at 0: its gradient includes both bounds.
+    x = convert(x)
+    return where(less_equal(x, 0), 0, where(greater(x, 6), 6, x))
 
 
 def elu(x: TensorLike) -> Tensor:
@@ -488,14 +460,15 @@ def is_finite(x: TensorLike) -> Tensor:
 # --- axes and reductions -------------------------------------------------------------------
 
 
-def normalize_axes(axis: Any, rank: int) -> tuple:
+def normalize_axes(axis: Any, rank: int, api: str = "axis") -> tuple:
     """TF.js axis rules: None means all axes; negatives count from the end."""
     if axis is None:
         return tuple(range(rank))
-    axes = [axis] if isinstance(axis, numbers.Integral) else list(axis)
+    axis = axis_arg(axis, api)
+    axes = [axis] if isinstance(axis, int) else axis
     out = []
     for a in axes:
-        if not isinstance(a, numbers.Integral) or not -rank <= a < rank:
+        if not -rank <= a < rank:
             raise ValueError(
                 f"All values in axis param must be in range [-{rank}, {rank}) but got axis {a}")
         out.append(int(a) % rank)
@@ -515,7 +488,7 @@ def _reduction(op: str, x: TensorLike, axis: Any, keep_dims: bool) -> Tensor:
     if axis is None and not keep_dims and x.dtype in dtypes.FLOATS and x.shape:
         # the common case, kept cheap: a float tensor reduced to a scalar
         return T.reshape(T.reduce(op, x, tuple(range(len(x.shape)))), ())
-    axes = normalize_axes(axis, x.ndim) if not (axis is None and x.ndim == 0) else ()
+    axes = normalize_axes(axis, x.ndim, op) if not (axis is None and x.ndim == 0) else ()
     if x.dtype == dtypes.bool_ and op in ("sum", "prod"):
         x = T.cast(x, dtypes.int32)
     return _drop_axes(T.reduce(op, x, axes), axes, keep_dims)
@@ -539,7 +512,7 @@ def min(x: TensorLike, axis: Any = None, keep_dims: bool = False) -> Tensor:  # 
 
 def mean(x: TensorLike, axis: Any = None, keep_dims: bool = False) -> Tensor:
     x = convert(x)
-    axes = normalize_axes(axis, x.ndim) if not (axis is None and x.ndim == 0) else ()
+    axes = normalize_axes(axis, x.ndim, "mean") if not (axis is None and x.ndim == 0) else ()
     count = math.prod(x.shape[a] for a in axes)
     total = sum(cast(x, dtypes.grad_dtype(x.dtype)), axis, keep_dims)
     return div(total, count) if count != 1 else total
@@ -549,7 +522,7 @@ def _arg_reduction(x: TensorLike, axis: Any, negate: bool) -> Tensor:
     x = convert(x)
     if x.ndim == 0:
         raise ValueError("argMax/argMin need a tensor of rank at least 1, got a scalar.")
-    axes = normalize_axes(0 if axis is None else axis, x.ndim)
+    axes = normalize_axes(0 if axis is None else axis, x.ndim, "argmax")
     if len(axes) != 1:
         raise ValueError(f"argMax/argMin take one axis, got {axis!r}")
     x = neg(x) if negate else x
@@ -568,7 +541,7 @@ def logsumexp(x: TensorLike, axis: Any = None, keep_dims: bool = False) -> Tenso
     x = convert(x)
     if not dtypes.is_float(x.dtype):
         x = T.cast(x, dtypes.float32)
-    axes = normalize_axes(axis, x.ndim) if not (axis is None and x.ndim == 0) else ()
+    axes = normalize_axes(axis, x.ndim, "logsumexp") if not (axis is None and x.ndim == 0) else ()
     # Shifting by the max keeps exp in range; the shift's own derivative cancels exactly,
     # so it is held constant (and a non-finite max is replaced by 0, as JAX does).
     m = stop_gradient(max(x, axes, True))
@@ -580,7 +553,7 @@ def logsumexp(x: TensorLike, axis: Any = None, keep_dims: bool = False) -> Tenso
 def _softmax_axis(x: Tensor, dim: int) -> int:
     if x.ndim == 0:
         raise ValueError("All values in axis param must be in range [-0, 0) but got axis -1")
-    return normalize_axes(dim, x.ndim)[0]
+    return normalize_axes(dim, x.ndim, "softmax")[0]
 
 
 def softmax(logits: TensorLike, dim: int = -1) -> Tensor:
@@ -604,7 +577,7 @@ def stop_gradient(x: TensorLike) -> Tensor:
 
 def reshape(x: TensorLike, shape: Sequence[int]) -> Tensor:
     x = convert(x)
-    shape = list(_shape_arg(shape))
+    shape = list(shape_arg(shape, "reshape", infer=True))
     if shape.count(-1) > 1:
         raise ValueError(f"Shapes can only have 1 implicit size. Found -1 at dim {shape.index(-1)} and another.")
     if -1 in shape:
@@ -631,7 +604,8 @@ def transpose(x: TensorLike, perm: Sequence[int] | None = None) -> Tensor:
     x = convert(x)
     if perm is None:
         perm = tuple(reversed(range(x.ndim)))
-    perm = tuple(int(p) for p in perm)
+    perm = axis_arg(list(perm) if isinstance(perm, (tuple, np.ndarray)) else perm, "transpose", "perm")
+    perm = tuple([perm] if isinstance(perm, int) else perm)
     if sorted(p % x.ndim if x.ndim else p for p in perm) != list(range(x.ndim)) or len(perm) != x.ndim:
         raise ValueError(
             f"Error in transpose: rank of input {x.ndim} must match length of perm {list(perm)} "
@@ -642,7 +616,8 @@ def transpose(x: TensorLike, perm: Sequence[int] | None = None) -> Tensor:
 def expand_dims(x: TensorLike, axis: int = 0) -> Tensor:
     x = convert(x)
     rank = x.ndim + 1
-    if not -rank <= axis < rank:
+    axis = axis_arg(axis, "expand_dims")
+    if not isinstance(axis, int) or not -rank <= axis < rank:
         raise ValueError(f"All values in axis param must be in range [-{rank}, {rank}) but got axis {axis}")
     axis %= rank
     return T.reshape(x, x.shape[:axis] + (1,) + x.shape[axis:])
@@ -653,7 +628,7 @@ def squeeze(x: TensorLike, axis: Any = None) -> Tensor:
     if axis is None:
         axes = tuple(i for i, d in enumerate(x.shape) if d == 1)
     else:
-        axes = normalize_axes(axis, x.ndim)
+        axes = normalize_axes(axis, x.ndim, "squeeze")
         for a in axes:
             if x.shape[a] != 1:
                 raise ValueError(f"Can't squeeze axis {a} of shape {list(x.shape)}: its size is {x.shape[a]}, not 1.")
@@ -663,9 +638,9 @@ def squeeze(x: TensorLike, axis: Any = None) -> Tensor:
 def slice(x: TensorLike, begin: Any, size: Any = None) -> Tensor:  # noqa: A001 - TF.js name
     """tf.slice(x, begin, size): size -1 means to the end."""
     x = convert(x)
-    begin = list(_shape_arg(begin))
+    begin = list(shape_arg(begin, "slice", "begin"))
     begin += [0] * (x.ndim - len(begin))
-    size = [-1] * x.ndim if size is None else list(_shape_arg(size))
+    size = [-1] * x.ndim if size is None else list(shape_arg(size, "slice", "size", infer=True))
     size += [-1] * (x.ndim - len(size))
     slices = []
     for axis, (b, s, d) in enumerate(zip(begin, size, x.shape)):
@@ -716,7 +691,9 @@ def getitem(x: Tensor, index: Any) -> Tensor:
 
 def pad(x: TensorLike, paddings: Sequence[Sequence[int]], constant_value: float = 0) -> Tensor:
     x = convert(x)
-    paddings = [tuple(int(v) for v in p) for p in paddings]
+    if not isinstance(paddings, (list, tuple, np.ndarray)):
+        raise TypeError(f"pad(): paddings must be a list of [before, after] pairs, got {paddings!r}.")
+    paddings = [shape_arg(p, "pad", f"paddings[{i}]") for i, p in enumerate(paddings)]
     if len(paddings) != x.ndim or any(len(p) != 2 or p[0] < 0 or p[1] < 0 for p in paddings):
         raise ValueError(
             f"pad(): paddings must be one non-negative [before, after] pair per axis of shape "
@@ -735,13 +712,13 @@ def concat(tensors: Sequence[TensorLike], axis: int = 0) -> Tensor:
     if not xs:
         raise ValueError("concat() needs at least one tensor")
     if len(xs) == 1:
-        return xs[0]
+        return T.same(xs[0])
     rank = xs[0].ndim
-    ax = normalize_axes(axis, rank)[0]
-    for t in xs[1:]:
+    ax = normalize_axes(axis, rank, "concat")[0]
+    for k, t in enumerate(xs[1:], 1):
         if t.ndim != rank or any(a != b for i, (a, b) in enumerate(zip(t.shape, xs[0].shape)) if i != ax):
             raise ValueError(
-                f"Error in concat{rank}D: shape of tensors[{xs.index(t)}] ({list(t.shape)}) does not "
+                f"Error in concat{rank}D: shape of tensors[{k}] ({list(t.shape)}) does not "
                 f"match the shape of the rest ({list(xs[0].shape)}) along the non-concatenated axis "
                 f"{[i for i in range(rank) if i != ax]}.")
     dtype = xs[0].dtype
@@ -773,13 +750,13 @@ def stack(tensors: Sequence[TensorLike], axis: int = 0) -> Tensor:
 
 def unstack(x: TensorLike, axis: int = 0) -> list[Tensor]:
     x = convert(x)
-    ax = normalize_axes(axis, x.ndim)[0]
+    ax = normalize_axes(axis, x.ndim, "unstack")[0]
     return [getitem(x, (builtins.slice(None),) * ax + (i,)) for i in range(x.shape[ax])]
 
 
 def tile(x: TensorLike, reps: Sequence[int]) -> Tensor:
     x = convert(x)
-    reps = _shape_arg(reps)
+    reps = shape_arg(reps, "tile", "reps")
     if len(reps) != x.ndim:
         raise ValueError(f"tile(): reps {list(reps)} must have one entry per axis of shape {list(x.shape)}")
     inter = tuple(v for d in x.shape for v in (1, d))

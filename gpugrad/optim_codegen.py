@@ -31,7 +31,7 @@ import numpy as np
 from . import dtypes
 from .caches import memoize
 from .codegen import BLOCK, TARGET_BLOCKS, Launch
-from .snippets import kernels_dir, template
+from .snippets import NUMPY_NAMESPACE, kernels_dir, template
 
 _STATEMENT = re.compile(r"^([A-Za-z_]\w*)\s*=\s*(.+);$")
 # Names of the generated code that per-element names must not shadow.
@@ -42,8 +42,7 @@ _OPERATORS = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.USub, ast.UAdd, ast.BitAn
 
 def _functions() -> set[str]:
     """The math functions of the snippet grammar: those the numpy namespace binds."""
-    from .snippets import _NUMPY_NAMESPACE
-    return {n for n in _NUMPY_NAMESPACE if not n.startswith("__")} | {"T"}
+    return {n for n in NUMPY_NAMESPACE if not n.startswith("__")} | {"T"}
 
 
 @dataclass(frozen=True)
@@ -149,11 +148,10 @@ def _names_read(expr: str, functions: set, where: str) -> list[str]:
 def numpy_update(rule: UpdateRule, dtype: str) -> Callable[..., tuple]:
     """The rule as a Python function of (w, g, *state, *scalars) over numpy arrays, returning
     the new (w, *state); the caller writes them back in place."""
-    from .snippets import _NUMPY_NAMESPACE
     args = rule.roles + rule.scalars
     body = "".join(f"    {target} = {expr}\n" for target, expr in rule.statements)
     source = f"def update({', '.join(args)}):\n{body}    return ({', '.join(('w',) + rule.state)},)\n"
-    ns = dict(_NUMPY_NAMESPACE, T=dtypes.NUMPY[dtype].type)
+    ns = dict(NUMPY_NAMESPACE, T=dtypes.NUMPY[dtype].type)
     exec(compile(source, rule.path, "exec"), ns)
     return ns["update"]
 

@@ -7,7 +7,7 @@ kernel per dtype for all variables of a step (multi-tensor apply). Updates are i
 Better than TF.js, on purpose:
 * State (slots) is keyed by the Variable object, never by the variable's position in the
   applied list (TF.js gives p2 p1's momentum when the list changes). It lives on the optimizer
-  in a WeakKeyDictionary, not in the variable registry: TF.js registers slots as variables
+  in a weak dict keyed by identity, not in the variable registry: TF.js registers slots as variables
   (using up auto names and showing up in the default var_list); gpugrad does not.
 * Each variable counts its own steps t, as PyTorch does, so a variable that joins training
   late gets its own bias correction (TF.js uses the optimizer's global count).
@@ -25,7 +25,6 @@ import numbers
 import re
 import sys
 import threading
-import weakref
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -33,8 +32,8 @@ import numpy as np
 from . import dtypes, engine
 from .backends import current
 from .optim_codegen import UpdateRule, generate, load_rule, numpy_update
-from .tensor import Tensor, shape_str, variable_leaf
-from .variables import Variable, _registry
+from .tensor import Tensor, WeakIdDict, shape_str, variable_leaf
+from .variables import Variable, _registry, buffers_lock
 
 EPSILON = 1e-7   # TF.js's backend.epsilon() on the cpu and webgl backends
 
@@ -104,14 +103,17 @@ def _refcount_of_a_local() -> int:
 _ALONE = _refcount_of_a_local() if hasattr(sys, "getrefcount") else None
 
 
-def _retire_leaf(var: Variable) -> None:
+def _retire_leaf(var: Variable) -> Tensor:
     """Give var a fresh leaf over its buffer before the buffer is updated in place (plan caches
-    key graphs by node, as assign does). A lazy expression built from the old value still holds
-    the old leaf: it gets a private copy of the old values, as Variable promises."""
+    key graphs by node, as assign does), and return it: the step updates that leaf's buffer,
+    not whatever var.value_node is by then (another thread may assign var meanwhile, and its
+    new value must not be updated in place). A lazy expression built from the old value still
+    holds the old leaf: it gets a private copy of the old values, as Variable promises."""
     old = var.value_node
-    var.value_node = variable_leaf(old.buf, old.shape, old.dtype)
+    leaf = var.value_node = variable_leaf(old.buf, old.shape, old.dtype)
     if _ALONE is None or sys.getrefcount(old) > _ALONE:
         old.buf = old.buf.copy()
+    return leaf
 
 
 class _State:
@@ -138,7 +140,8 @@ class Optimizer:
     def __init__(self, learning_rate: float, var_list: Sequence[Variable] | None = None):
         self.learning_rate = learning_rate
         self.iterations = 0
-        self._states: "weakref.WeakKeyDictionary[Variable, _State]" = weakref.WeakKeyDictionary()
+        # keyed by identity: == on variables is elementwise, so WeakKeyDictionary cannot key them
+        self._states: "WeakIdDict[Variable, _State]" = WeakIdDict()
         self._lock = threading.Lock()
         self._built: dict[str, Variable] | None = None
         if var_list is not None:
@@ -215,7 +218,7 @@ class Optimizer:
     def dispose(self) -> None:
         """Drop all state (TF.js frees its slot variables)."""
         with self._lock:
-            self._states = weakref.WeakKeyDictionary()
+            self._states = WeakIdDict()
 
     def __repr__(self) -> str:
         return f"<gpugrad {type(self).__name__} learning_rate={self.learning_rate:g} iterations={self.iterations}>"
@@ -278,7 +281,16 @@ class Optimizer:
                 raise ValueError(f"{self._who}.{api}: two gradients for variable {var.name!r}.")
             seen[id(var)] = var
             self._check_float(var)
-            g = convert(g, var.dtype) if not isinstance(g, Tensor) else g._node()
+            if isinstance(g, Tensor):
+                g = g._node()
+            else:
+                try:
+                    g = convert(g, var.dtype)
+                except (TypeError, ValueError) as exc:  # say whose gradient it is
+                    raise type(exc)(
+                        f"{self._who}.{api}: the gradient for variable {var.name!r} cannot be "
+                        f"made a tensor: {exc} Pass a tensor or a numeric array of shape "
+                        f"{list(var.shape)}; nothing was updated.") from exc
             if g.shape != var.shape:
                 raise ValueError(
                     f"{self._who}.{api}: the gradient for variable {var.name!r} has shape "
@@ -313,19 +325,21 @@ class Optimizer:
             if runner:
                 for program in programs.values():
                     backend.compile(program)   # cached by source after the first step
-            pairs = self._unalias(pairs, cost)
-            grad_of = {id(var): g for var, g in pairs}
-            for var, _ in pairs:
-                _retire_leaf(var)
-            for (dt, t), members in groups.items():
-                arrays = [[var.value_node.buf for var, _, _ in members],
-                          [grad_of[id(var)] for var, _, _ in members]]
-                arrays += [[state.arrays[name] for _, _, state in members] for name in self.slot_init]
-                scalars = self.scalars(t)
-                if runner:
-                    runner(programs[dt], arrays, scalars)
-                else:
-                    _run_numpy(programs[dt], rule, dt, arrays, scalars)
+            # The write lock: no plan reads a variable while its buffer is half updated
+            # (another thread's variable_grads sees it before or after this step).
+            with buffers_lock.writing():
+                updated = {id(var): _retire_leaf(var).buf for var, _ in pairs}
+                pairs = self._unalias(pairs, cost, updated)
+                grad_of = {id(var): g for var, g in pairs}
+                for (dt, t), members in groups.items():
+                    arrays = [[updated[id(var)] for var, _, _ in members],
+                              [grad_of[id(var)] for var, _, _ in members]]
+                    arrays += [[state.arrays[name] for _, _, state in members] for name in self.slot_init]
+                    scalars = self.scalars(t)
+                    if runner:
+                        runner(programs[dt], arrays, scalars)
+                    else:
+                        _run_numpy(programs[dt], rule, dt, arrays, scalars)
             for var, state in new_states.items():
                 self._states[var] = state
             for _, members in groups.items():
@@ -334,10 +348,10 @@ class Optimizer:
             self.iterations += 1
 
     @staticmethod
-    def _unalias(pairs, cost):
-        """Gradients (and the returned cost) that share memory with a variable being updated
-        (a plan may return a variable's own buffer as a gradient) are copied first."""
-        written = sorted(_address_range(var.value_node.buf) for var, _ in pairs)
+    def _unalias(pairs, cost, updated):
+        """Gradients (and the returned cost) that share memory with a buffer being updated
+        (a gradient given as a variable's own tensor, say) are copied first."""
+        written = sorted(_address_range(updated[id(var)]) for var, _ in pairs)
         starts = [s for s, _ in written]
 
         def overlaps(buf) -> bool:

@@ -23,11 +23,12 @@ from . import primitives as P
 from .caches import LRU
 from .tensor import Tensor
 
-ALIASES = frozenset((P.STOP_GRADIENT, "custom_grad"))
+ALIASES = frozenset((P.STOP_GRADIENT, P.IDENTITY, "custom_grad"))
 
 
 def resolve(node: Tensor) -> Tensor:
-    """Identity ops that exist only for autodiff (stop_gradient, custom_grad) read as their input."""
+    """Identity ops that exist only for autodiff (stop_gradient, identity, custom_grad) read
+    as their input."""
     while node.op in ALIASES and node.buf is None:
         node = node.src[0]
     return node
@@ -83,12 +84,16 @@ class Group:
 
 
 class Plan:
-    __slots__ = ("n_inputs", "input_specs", "groups", "outputs", "free_after", "slot_specs")
+    __slots__ = ("n_inputs", "input_specs", "groups", "outputs", "free_after", "slot_specs", "copies")
 
     def __init__(self):
         self.groups: list[Group] = []
         self.outputs: list[int] = []
         self.free_after: list[list[int]] = []
+        # Outputs (by position) that no kernel writes afresh: an input returned as it is, or a
+        # slot (or a view of it) that an earlier output already returns. They are copied, so
+        # that no result shares memory with a variable, an input or another result.
+        self.copies: tuple = ()
 
     def __str__(self) -> str:
         from .explain import format_plan
@@ -132,9 +137,9 @@ def structure(outputs: Sequence[Tensor], keep_aliases: bool = False) -> tuple[tu
             if not keep_aliases:
                 index[n] = index[n.src[0]]
                 continue
-            if n.op != P.STOP_GRADIENT:
+            if n.op == "custom_grad":
                 return None, leaves, nodes
-            key.append(("alias", index[n.src[0]]))
+            key.append(("alias", n.op, index[n.src[0]]))
             index[n] = len(key) - 1
             continue
         else:
@@ -244,6 +249,13 @@ def build_plan(outputs: Sequence[Tensor], nodes: list[Tensor]) -> Plan:
         plan.groups.append(group)
 
     plan.outputs = [(slot[views.get(k, i)], nodes[i].shape) for k, i in enumerate(out_pos)]
+    taken: set = set()
+    copies = []
+    for k, (s, _) in enumerate(plan.outputs):
+        if s < plan.n_inputs or s in taken:
+            copies.append(k)
+        taken.add(s)
+    plan.copies = tuple(copies)
     last_use: dict[int, int] = {}
     for g in plan.groups:
         for s in g.inputs:

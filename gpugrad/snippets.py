@@ -15,6 +15,7 @@ import numpy as np
 
 from . import dtypes
 from .caches import memoize
+from .primitives.record import PRIMITIVES
 
 
 def kernels_dir() -> Path:
@@ -54,7 +55,7 @@ def _rsqrt(x):
     return np.reciprocal(np.sqrt(x))
 
 
-_NUMPY_NAMESPACE = {
+NUMPY_NAMESPACE = {
     "exp": np.exp, "log": np.log, "sqrt": np.sqrt, "rsqrt": _rsqrt, "sin": np.sin,
     "cos": np.cos, "tanh": np.tanh, "log1p": np.log1p, "expm1": np.expm1,
     "pow": np.power, "where": np.where, "abs": np.absolute, "__builtins__": {},
@@ -65,7 +66,8 @@ _NUMPY_NAMESPACE = {
 def numpy_function(name: str, arity: int, dtype: str):
     """The snippet as a Python function over numpy arrays; T is the operation's dtype."""
     args = ("c", "x", "y") if arity == 3 else ("x", "y")[:arity]
-    ns = dict(_NUMPY_NAMESPACE, T=dtypes.NUMPY[dtype].type)
+    prim = PRIMITIVES.get(name)
+    ns = dict(NUMPY_NAMESPACE, **(prim.numpy if prim is not None else {}), T=dtypes.NUMPY[dtype].type)
     source = f"lambda {', '.join(args)}: {snippet(name)}"
     try:
         return eval(compile(source, str(snippet_path(name)), "eval"), ns)

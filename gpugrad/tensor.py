@@ -24,6 +24,22 @@ _ids = itertools.count()
 Shape = tuple
 
 
+class _Trace(threading.local):
+    """Per-thread state of the gradient calls running on this thread.
+
+    depth: how many gradient calls are running their f (nested calls count each).
+    pins: while a gradient call runs, id(variable) -> (variable, [its leaves]): the value each
+    variable had when this thread first read it in the call (and the values this thread
+    assigned since). Every read of a variable in the call returns the same leaf, whatever
+    other threads assign meanwhile, and the leaves are the targets of the gradient."""
+
+    depth = 0
+    pins = None
+
+
+trace = _Trace()
+
+
 def shape_str(shape: Sequence[int]) -> str:
     """TF.js writes shapes joined by commas: [2, 3] -> '2,3', a scalar -> ''."""
     return ",".join(str(d) for d in shape)
@@ -76,8 +92,16 @@ class Tensor:
         return node.buf
 
     def numpy(self) -> np.ndarray:
+        """The values as a numpy array. On the numpy backend it is a read-only view of the
+        tensor's buffer: tensors are immutable, and a write through the array would change
+        this tensor (and every plan result that shares its buffer) behind the engine's back."""
         from .backends import to_numpy
-        return to_numpy(self.data_buffer())
+        buf = self.data_buffer()
+        out = to_numpy(buf)
+        if out is buf:
+            out = out.view()
+            out.flags.writeable = False
+        return out
 
     def item(self):
         self._node()  # a disposed tensor says so before anything else
@@ -199,12 +223,18 @@ class _DisposedTensor(Tensor):
 
 # --- the live-tensor registry (tf.memory(), tf.tidy()) -----------------------------------------
 
-# Every tensor that holds a buffer, weakly: the registry never keeps a tensor alive, so garbage
-# collection frees what nobody holds, as before. Adding takes no lock (it is on the path of
-# every realization, and one set.add is atomic under the GIL); reading retries instead when
-# another thread added meanwhile (see live_tensors).
-_live: "weakref.WeakSet[Tensor]" = weakref.WeakSet()
-_live_add = _live.add
+# Every tensor that holds a buffer, weakly, keyed by identity: the registry never keeps a tensor
+# alive, so garbage collection frees what nobody holds. Not a WeakSet: its lookups compare
+# tensors with ==, which is elementwise. Adding takes no lock (it is on the path of every
+# realization, and one dict store is atomic under the GIL).
+_live: "dict[int, weakref.KeyedRef]" = {}
+
+
+def _forget(ref: weakref.KeyedRef, live: dict = _live) -> None:
+    if live.get(ref.key) is ref:
+        del live[ref.key]
+
+
 # Per thread: the open tf.tidy() scopes, innermost last (gpugrad/memory.py). open_scopes[0]
 # counts them over all threads, so that track() skips the thread-local lookup (which costs
 # more than the rest of track) whenever no tidy is open anywhere, the common case.
@@ -216,7 +246,9 @@ def track(t: Tensor, scoped: bool = True) -> None:
     """Record that t now holds a buffer: tf.memory() counts it, and the innermost tidy scope
     of this thread that was open when t was created disposes it (unless scoped is False:
     variables' values live outside tidy, as in TF.js)."""
-    _live_add(t)
+    k = id(t)
+    if k not in _live:
+        _live[k] = weakref.KeyedRef(t, _forget, k)
     if scoped and open_scopes[0]:
         scopes = getattr(_scopes, "stack", None)
         if scopes:
@@ -227,16 +259,52 @@ def track(t: Tensor, scoped: bool = True) -> None:
 
 
 def untrack(t: Tensor) -> None:
-    _live.discard(t)
+    _live.pop(id(t), None)
 
 
 def live_tensors() -> list:
-    for _ in range(100):
-        try:
-            return [t for t in list(_live) if t.buf is not None]
-        except RuntimeError:  # "Set changed size during iteration": another thread added one
-            continue
-    raise RuntimeError("tf.memory(): other threads kept creating tensors; try again.")
+    refs = list(_live.values())   # one C-level copy: safe while other threads add
+    return [t for t in (r() for r in refs) if t is not None and t.buf is not None]
+
+
+class WeakIdDict:
+    """A mapping keyed by the identity of objects it holds weakly (an entry goes when its key
+    is collected). weakref.WeakKeyDictionary compares keys with ==, which is elementwise for
+    tensors (and False for NaN), so it cannot key tensors or variables."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self):
+        self._data: dict = {}   # id(key) -> (weakref to key, value)
+
+    def get(self, key, default=None):
+        entry = self._data.get(id(key))
+        return entry[1] if entry is not None and entry[0]() is key else default
+
+    def __getitem__(self, key):
+        entry = self._data.get(id(key))
+        if entry is None or entry[0]() is not key:
+            raise KeyError(key)
+        return entry[1]
+
+    def __setitem__(self, key, value) -> None:
+        data, k = self._data, id(key)
+
+        def drop(ref, data=data, k=k):
+            entry = data.get(k)
+            if entry is not None and entry[0] is ref:
+                del data[k]
+
+        entry = data.get(k)
+        ref = entry[0] if entry is not None and entry[0]() is key else weakref.ref(key, drop)
+        data[k] = (ref, value)
+
+    def __contains__(self, key) -> bool:
+        entry = self._data.get(id(key))
+        return entry is not None and entry[0]() is key
+
+    def __len__(self) -> int:
+        return sum(1 for ref, _ in list(self._data.values()) if ref() is not None)
 
 
 # --- leaves -----------------------------------------------------------------------------
@@ -259,6 +327,9 @@ def variable_leaf(buf: Any, shape: tuple, dtype: str) -> Tensor:
 
 def const(value: Any, shape: tuple, dtype: str) -> Tensor:
     """A tensor filled with one value; kept symbolic so kernels inline it."""
+    if dtype == dtypes.int32 and value.__class__ is not int and value.__class__ is not bool \
+            or value.__class__ is int and not -2**31 <= value < 2**31:
+        dtypes.check_fits(value, dtype, "constant")  # np.int32() would wrap numpy integers
     value = dtypes.NUMPY[dtype].type(value).item()
     return Tensor("const", (), value, tuple(shape), dtype)
 
@@ -281,9 +352,21 @@ def elementwise(op: str, srcs: tuple, dtype: str, out_dtype: str | None = None) 
     return Tensor(op, srcs, None, shape, out)
 
 
+def same(x: Tensor) -> Tensor:
+    """What an op returns when it is the identity for its arguments (reshape to the same
+    shape, x * 1, a reduction over no axes, ...). Outside gradient calls that is x itself.
+    While a gradient call runs f it is a new "identity" node over x: returning x would make
+    y = f(x) the input itself, which is "not connected" to x, while TF.js (where every op
+    makes a node) gives dy. The scheduler reads identity nodes as their input, so they cost
+    nothing in a kernel."""
+    if trace.depth == 0:
+        return x
+    return Tensor("identity", (x,), None, x.shape, x.dtype)
+
+
 def cast(x: Tensor, dtype: str) -> Tensor:
     if x.dtype == dtype:
-        return x
+        return same(x)
     if is_const(x):
         return const(np.asarray(x.arg, dtypes.NUMPY[x.dtype]).astype(dtypes.NUMPY[dtype]).item(),
                      x.shape, dtype)
@@ -293,7 +376,7 @@ def cast(x: Tensor, dtype: str) -> Tensor:
 def reduce(op: str, x: Tensor, axes: tuple) -> Tensor:
     """Reduce over sorted, non-negative axes, keeping them as size 1."""
     if not axes:
-        return x if op != "argmax" else const(0, x.shape, dtypes.int32)
+        return same(x) if op != "argmax" else const(0, x.shape, dtypes.int32)
     shape = tuple(1 if i in axes else d for i, d in enumerate(x.shape))
     if op == "argmax":
         return Tensor(op, (x,), axes, shape, dtypes.int32)
@@ -302,19 +385,19 @@ def reduce(op: str, x: Tensor, axes: tuple) -> Tensor:
 
 def reshape(x: Tensor, shape: tuple) -> Tensor:
     if shape == x.shape:
-        return x
+        return same(x)
     if is_const(x):
         return const(x.arg, shape, x.dtype)
     if x.op == "reshape" and x.buf is None:
         x = x.src[0]
         if shape == x.shape:
-            return x
+            return same(x)
     return Tensor("reshape", (x,), shape, shape, x.dtype)
 
 
 def permute(x: Tensor, perm: tuple) -> Tensor:
     if perm == tuple(range(len(perm))):
-        return x
+        return same(x)
     shape = tuple(x.shape[p] for p in perm)
     if is_const(x):
         return const(x.arg, shape, x.dtype)
@@ -324,7 +407,7 @@ def permute(x: Tensor, perm: tuple) -> Tensor:
 def expand(x: Tensor, shape: tuple) -> Tensor:
     """Broadcast size-1 axes of x (same rank) to shape."""
     if shape == x.shape:
-        return x
+        return same(x)
     if is_const(x):
         return const(x.arg, shape, x.dtype)
     return Tensor("expand", (x,), shape, shape, x.dtype)
@@ -334,7 +417,7 @@ def slice_(x: Tensor, slices: tuple) -> Tensor:
     """slices: one normalized (start, stop, step) per axis."""
     shape = tuple(len(range(*s)) for s in slices)
     if shape == x.shape and all(s[0] == 0 and s[2] == 1 for s in slices):
-        return x
+        return same(x)
     if is_const(x):
         return const(x.arg, shape, x.dtype)
     return Tensor("slice", (x,), slices, shape, x.dtype)
@@ -343,7 +426,7 @@ def slice_(x: Tensor, slices: tuple) -> Tensor:
 def unslice(x: Tensor, shape: tuple, slices: tuple) -> Tensor:
     """Place x at ``slices`` of a zero tensor of ``shape`` (the adjoint of slice)."""
     if shape == x.shape and all(s[0] == 0 and s[2] == 1 for s in slices):
-        return x
+        return same(x)
     return Tensor("unslice", (x,), (shape, slices), shape, x.dtype)
 
 

@@ -92,9 +92,11 @@ def check_grads(f: Callable[..., Tensor], args: Sequence[Any], order: int = 1, *
 def _directional_derivative(F: Callable, vs: list) -> Callable:
     """x -> <grad F(x), v>: the function the next order differentiates."""
     def D(*xs):
+        # x * 0 keeps D connected to every x: where F is linear its gradient is a constant,
+        # and the next order's derivative is zero (not "not connected").
         total = None
-        for g, v in zip(grads(F)(list(xs)), vs):
-            term = reduce_sum(mul(g, v))
+        for g, v, x in zip(grads(F)(list(xs)), vs, xs):
+            term = reduce_sum(mul(g, v)) + reduce_sum(mul(x, 0.0))
             total = term if total is None else total + term
         return total
     return D

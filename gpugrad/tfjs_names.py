@@ -9,6 +9,13 @@ with the reason it has no TF.js name.
 """
 from __future__ import annotations
 
+from .primitives import elementwise as elementwise_records
+
+
+def camel_case(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
 TFJS_NAMES: dict[str, str] = {
     # creation
     "zerosLike": "zeros_like", "onesLike": "ones_like", "randomNormal": "random_normal",
@@ -19,9 +26,8 @@ TFJS_NAMES: dict[str, str] = {
     "disposeVariables": "dispose_variables",
     # backends
     "setBackend": "set_backend", "getBackend": "get_backend",
-    # elementwise
-    "lessEqual": "less_equal", "greaterEqual": "greater_equal", "notEqual": "not_equal",
-    "logicalAnd": "logical_and", "logicalOr": "logical_or", "logicalNot": "logical_not",
+    # elementwise (the primitives' names are added from their records below)
+    "logicalNot": "logical_not",
     "clipByValue": "clip_by_value", "squaredDifference": "squared_difference",
     "leakyRelu": "leaky_relu", "logSigmoid": "log_sigmoid", "isNaN": "is_nan",
     "isFinite": "is_finite",
@@ -36,6 +42,10 @@ TFJS_NAMES: dict[str, str] = {
     "meanSquaredError": "mean_squared_error", "softmaxCrossEntropy": "softmax_cross_entropy",
 }
 
+# Every public primitive under its TF.js name: the camelCase of its own, unless its record says.
+TFJS_NAMES.update({p.tfjs or camel_case(p.name): p.name for p in elementwise_records()
+                   if p.public and (p.tfjs or "_" in p.name)})
+
 # TF.js has these only as Tensor methods: never bound at module level.
 METHOD_ONLY = frozenset({"asType", "dataSync", "arraySync", "toString", "isDisposed"})
 
@@ -45,6 +55,9 @@ NOT_TFJS: dict[str, str] = {
     "stop_gradient": "TF.js has no stopGradient (gpugrad extra, as in JAX)",
     "broadcast_shapes": "a helper of gpugrad's op layer, not TF.js API",
     "normalize_axes": "a helper of gpugrad's op layer, not TF.js API",
+    "shape_arg": "a helper of gpugrad's op layer (shape validation), not TF.js API",
+    "axis_arg": "a helper of gpugrad's op layer (axis validation), not TF.js API",
+    "count_arg": "a helper of gpugrad's op layer (count validation), not TF.js API",
     "shape_str": "a helper that formats shapes as TF.js messages do",
     "data_buffer": "the backend array itself (numpy or CuPy); TF.js keeps its buffers internal",
     "clear_caches": "gpugrad's plan and kernel caches have no TF.js counterpart",

@@ -1,38 +1,156 @@
 """Variables and the process-wide name registry (TF.js ``ENGINE.registeredVariables``)."""
 from __future__ import annotations
 
+import contextlib
 import functools
+import itertools
 import threading
 import weakref
 from typing import Any
 
+import numpy as np
+
 from . import dtypes
-from .tensor import Tensor, shape_str, variable_leaf
+from .tensor import Tensor, shape_str, trace, variable_leaf
 
 _lock = threading.Lock()
 _next_auto_name = 0
 # name -> Variable; weak so that the registry never keeps a variable alive.
 _registry: "weakref.WeakValueDictionary[str, Variable]" = weakref.WeakValueDictionary()
 _order: dict[str, None] = {}   # registration order, for the default var_list
+_serials = itertools.count()   # registration order of each Variable object
+# id -> weakref of every registered trainable variable, kept up to date on registration,
+# dispose, collection and writes to .trainable, so that variable_grads can tell whether any
+# is trainable without scanning the registry (which cost O(registered) per call).
+_trainable: dict[int, weakref.ref] = {}
+
+
+class _ReadWriteLock:
+    """Plans read variable buffers (many at once); optimizers update them in place. A writer
+    waits for the readers running and holds new ones off (so it is not starved); readers
+    never wait for each other."""
+
+    def __init__(self):
+        self._cond = threading.Condition(threading.Lock())
+        self._readers = 0
+        self._writing = False
+        self._waiting = 0
+
+    # acquire/release rather than a generator context manager: every plan run reads, and a
+    # @contextmanager costs several microseconds per use
+    def acquire_read(self) -> None:
+        with self._cond:
+            while self._writing or self._waiting:
+                self._cond.wait()
+            self._readers += 1
+
+    def release_read(self) -> None:
+        with self._cond:
+            self._readers -= 1
+            if not self._readers and self._waiting:
+                self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def reading(self):
+        self.acquire_read()
+        try:
+            yield
+        finally:
+            self.release_read()
+
+    @contextlib.contextmanager
+    def writing(self):
+        with self._cond:
+            self._waiting += 1
+            try:
+                while self._writing or self._readers:
+                    self._cond.wait()
+            finally:
+                self._waiting -= 1
+            self._writing = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writing = False
+                self._cond.notify_all()
+
+
+buffers_lock = _ReadWriteLock()
+
+
+def _untrack(key: int, ref) -> None:
+    # a weakref callback: no lock (it may run while this thread holds _lock)
+    if _trainable.get(key) is ref:
+        _trainable.pop(key, None)
+
+
+def _track(v: "Variable") -> None:
+    """Keep _trainable in step with v's registration and trainable flag."""
+    key = id(v)
+    if v._trainable and _registry.get(v.name) is v:
+        if key not in _trainable:
+            _trainable[key] = weakref.ref(v, functools.partial(_untrack, key))
+    else:
+        _trainable.pop(key, None)
+
+
+def any_trainable_registered() -> bool:
+    return bool(_trainable)
+
+
+def registered_count() -> int:
+    return len(_registry)
+
+
+def is_registered(v: "Variable") -> bool:
+    return _registry.get(v.name) is v
 
 
 class Variable(Tensor):
     """A named, mutable tensor. Ops read its current value; ``assign`` swaps in a new one, so
     a lazy expression built before an assign still sees the value it was built from."""
 
-    __slots__ = ("name", "trainable", "value_node", "disposed")
+    __slots__ = ("name", "_trainable", "value_node", "disposed", "serial")
 
     def __init__(self, value: Tensor, trainable: bool, name: str):
         super().__init__("variable", (), None, value.shape, value.dtype)
         self.value_node = value
-        self.trainable = bool(trainable)
+        self._trainable = bool(trainable)
         self.name = name
         self.disposed = False
+        self.serial = next(_serials)
+
+    @property
+    def trainable(self) -> bool:
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        self._trainable = bool(value)
+        _track(self)
 
     def _node(self) -> Tensor:
+        """The leaf holding the current value; inside a gradient call, the one this thread
+        read first (see tensor.trace): one consistent value per call."""
         if self.disposed:
             raise ValueError(f"Tensor is disposed. (variable {self.name!r} was disposed)")
-        return self.value_node
+        pins = trace.pins
+        if pins is None:
+            return self.value_node
+        entry = pins.get(id(self))
+        if entry is None:
+            leaf = self.value_node
+            pins[id(self)] = (self, [leaf])   # holds self: the id stays this variable's
+            return leaf
+        return entry[1][-1]
+
+    def numpy(self) -> np.ndarray:
+        """A copy of the current value: an optimizer updates the variable's buffer in place,
+        and the array must neither change then nor write into the variable."""
+        with buffers_lock.reading():
+            out = super().numpy()
+            return out if out.flags.writeable else out.copy()  # CuPy's get() is a fresh copy
 
     def assign(self, new_value: Any) -> "Variable":
         from .ops import convert
@@ -52,7 +170,16 @@ class Variable(Tensor):
         # A leaf of its own, so that no two variables (or a variable and a tensor) are one
         # node of the graph, over a private copy of the buffer: optimizers update a
         # variable's buffer in place, which must not change any other tensor.
-        self.value_node = variable_leaf(new.buf.copy(), new.shape, new.dtype)
+        with buffers_lock.reading():   # new may be a variable an optimizer is updating
+            leaf = variable_leaf(new.buf.copy(), new.shape, new.dtype)
+        self.value_node = leaf
+        pins = trace.pins
+        if pins is not None:  # assigned inside a gradient call: later reads here see it
+            entry = pins.get(id(self))
+            if entry is None:
+                pins[id(self)] = (self, [leaf])
+            else:
+                entry[1].append(leaf)
         return self
 
     def dispose(self) -> None:
@@ -60,6 +187,7 @@ class Variable(Tensor):
             if _registry.get(self.name) is self:
                 del _registry[self.name]
                 _order.pop(self.name, None)
+            _trainable.pop(id(self), None)
         self.disposed = True
         # Drop the value: its memory is freed unless a lazy tensor that read it still needs it
         # (that tensor's graph holds the value leaf, so it still computes).
@@ -78,14 +206,20 @@ def variable(initial_value: Any, trainable: bool = True, name: str | None = None
         value = cast(value, dtypes.canonical(dtype))._node()
     value.realize()
     # A private copy: optimizers update a variable's buffer in place (see Variable.assign).
-    leaf = variable_leaf(value.buf.copy(), value.shape, value.dtype)
+    with buffers_lock.reading():   # value may be a variable an optimizer is updating
+        leaf = variable_leaf(value.buf.copy(), value.shape, value.dtype)
     if name is not None and not isinstance(name, str):
         raise TypeError(f"variable name must be a string, got {type(name).__name__}")
     global _next_auto_name
     with _lock:
         if not name:
-            name = str(_next_auto_name)
-            _next_auto_name += 1
+            # skip names in use: a user who named a variable "3" must not make a later
+            # tf.variable() fail (TF.js throws there)
+            while True:
+                name = str(_next_auto_name)
+                _next_auto_name += 1
+                if _registry.get(name) is None:
+                    break
         if _registry.get(name) is not None:
             raise ValueError(
                 f"Variable with name {name} was already registered; pick another name or "
@@ -93,6 +227,7 @@ def variable(initial_value: Any, trainable: bool = True, name: str | None = None
         v = Variable(leaf, trainable, name)
         _registry[name] = v
         _order[name] = None
+        _track(v)
     return v
 
 
@@ -125,3 +260,4 @@ def dispose_variables() -> None:
     with _lock:
         _registry.clear()
         _order.clear()
+        _trainable.clear()

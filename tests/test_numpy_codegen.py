@@ -68,3 +68,18 @@ def test_rank0_values_come_back_as_arrays():
     s = tf.scalar(2.0)
     out = (s * s + s).numpy()
     assert isinstance(out, np.ndarray) and out.shape == () and out == 6.0
+
+
+def test_a_buffer_seen_through_a_view_is_not_overwritten():
+    """A transpose is a view of its source: writing a later step into the source's buffer
+    (out=) while the view is still read gave wrong gradients (found by gpugrad selfcheck)."""
+    from gpugrad.testing import check_grads
+    x = np.random.default_rng(10080).uniform(-2, 2, (1, 1, 5))
+
+    def f(v):
+        v1 = tf.logsumexp(v, [0, 2], True)
+        v2 = tf.prod(tf.sigmoid(v) + 0.5, [1, 2], True)
+        v3 = tf.sqrt(1 + v1 * v1)
+        picked = tf.where(tf.tensor([[[False]]]), v3, v2)
+        return tf.sum(tf.transpose(picked, [0, 2, 1]) / (tf.square(v3) + 1))
+    check_grads(f, [x], order=1)

@@ -207,29 +207,106 @@ def test_default_var_list_while_another_thread_registers_variables():
         mine.dispose()
 
 
-def test_default_var_list_survives_a_concurrent_dispose(monkeypatch):
+def test_default_var_list_survives_a_concurrent_dispose():
     """Deterministic form of the race (seen with a churning thread): another thread disposes
-    one of its variables between the registry snapshot and its use."""
-    import gpugrad.autodiff as autodiff
-
-    if not hasattr(autodiff, "registered_variables"):
-        pytest.skip("variable_grads no longer snapshots the registry through registered_variables")
+    a variable f does not use while f runs. The default list is what f read, so the disposed
+    variable is simply not part of it."""
     mine = tf.variable(tf.tensor1d([1.0, 2.0]), name=_name("own"))
     theirs = tf.variable(tf.tensor1d([0.5]), name=_name("theirs"))
-    snapshot = autodiff.registered_variables
 
-    def snapshot_then_other_thread_disposes():
-        every = snapshot()
+    def f():
         worker = threading.Thread(target=theirs.dispose)
         worker.start()
         worker.join()
-        return every
+        return mine.square().sum()
 
-    monkeypatch.setattr(autodiff, "registered_variables", snapshot_then_other_thread_disposes)
     try:
-        value, grads = tf.variable_grads(lambda: mine.square().sum())
+        value, grads = tf.variable_grads(f)
         assert value.item() == 5
         assert list(grads) == [mine.name]
     finally:
         mine.dispose()
         theirs.dispose()
+
+
+# --- variables written by other threads (and by f itself) while gradients are taken ---------
+
+RACE_SECONDS = 3.0
+RACE_SIZE = 50_000   # above the numpy optimizer's chunk size: an update takes several steps
+
+
+def test_gradients_while_other_threads_assign_and_minimize_the_same_variable():
+    """8 threads on one variable: readers take its gradient (explicit and default var_list),
+    two threads assign it, one runs optimizer.minimize on it, one assigns it inside f. Reads
+    pinned a value looked up before f ran, so a write in between made "Cannot find a
+    connection"; every call must instead see one whole value, before or after a write."""
+    import time
+
+    v = tf.variable(tf.fill([RACE_SIZE], 4.0), name=_name("race"))
+    deadline = time.monotonic() + RACE_SECONDS
+    counts = [0] * 8
+
+    def spread_and_sum():
+        # max - min is 0 for a whole value (every write keeps v uniform) and > 0 for a torn
+        # one; with ties shared evenly its gradient is 0, so grads are exactly 1
+        return tf.sum(v) + (tf.max(v) - tf.min(v)) * 1000.0
+
+    def reader(k):
+        while time.monotonic() < deadline:
+            value, grads = tf.variable_grads(spread_and_sum, [v] if k % 2 else None)
+            level = value.item() / RACE_SIZE
+            assert level * 4 == round(level * 4), f"a torn read: mean {level}"
+            g = grads[v.name].numpy()
+            assert g.min() == g.max() == 1.0
+            counts[k] += 1
+
+    def assigner(k):
+        rng = np.random.default_rng(k)
+        while time.monotonic() < deadline:
+            v.assign(tf.fill([RACE_SIZE], float(rng.integers(1, 9))))
+            counts[k] += 1
+
+    def trainer(k):
+        opt = tf.train.sgd(0.25)
+        while time.monotonic() < deadline:
+            opt.minimize(lambda: tf.sum(v), var_list=[v])   # v -= 0.25: stays uniform
+            counts[k] += 1
+
+    def assigns_inside_f(k):
+        while time.monotonic() < deadline:
+            def f():
+                v.assign(tf.fill([RACE_SIZE], 2.0))
+                return tf.sum(v * 3.0)   # reads what this thread just assigned
+            value, grads = tf.variable_grads(f, [v])
+            assert value.item() == 6.0 * RACE_SIZE
+            assert grads[v.name].numpy().min() == grads[v.name].numpy().max() == 3.0
+            counts[k] += 1
+
+    try:
+        _run_threads([reader] * 4 + [assigner] * 2 + [trainer, assigns_inside_f], timeout=60)
+    finally:
+        v.dispose()
+    assert all(counts), f"some thread made no call: {counts}"
+
+
+def test_assign_inside_f_is_differentiated_through_what_f_read():
+    """As TF.js (one tensor id per variable): f's reads before and after its own assign both
+    count."""
+    v = tf.variable(tf.tensor1d([1.0, 2.0]), name=_name("asg"))
+    try:
+        def f():
+            v.assign(tf.tensor1d([3.0, 5.0]))
+            return tf.sum(v * v)
+        value, grads = tf.variable_grads(f, [v])
+        assert value.item() == 34.0
+        np.testing.assert_array_equal(grads[v.name].numpy(), [6.0, 10.0])
+
+        def g():
+            before = tf.sum(v * 2.0)          # reads [3, 5]
+            v.assign(tf.tensor1d([1.0, 1.0]))
+            return before + tf.sum(v * v)     # reads [1, 1]
+        value, grads = tf.variable_grads(g)
+        assert value.item() == 18.0
+        np.testing.assert_array_equal(grads[v.name].numpy(), [4.0, 4.0])
+    finally:
+        v.dispose()

@@ -99,6 +99,7 @@ class _Writer:
         self.owned: set[int] = set()     # steps whose value is a fresh full-shape array of ours
         self.full: set[int] = set()      # steps whose value has its full (logical) shape
         self.last: dict[int, int] = {}   # step -> the step that reads it last
+        self.held: dict[int, int] = {}   # step -> the last step that reads it or a view of it
         self.lines = ["def run(slots):"]
 
     def const(self, value) -> str:
@@ -113,7 +114,7 @@ class _Writer:
         """May step k write its result into step s's buffer? Only our own temporaries, dead
         after k, of k's shape and dtype."""
         ins, src = self.group.instrs[k], self.group.instrs[s]
-        return (s in self.owned and self.last.get(s) == k and src.dtype == ins.dtype
+        return (s in self.owned and self.held.get(s) == k and src.dtype == ins.dtype
                 and src.shape == ins.shape and ins.shape != () and self.xp is np)
 
 
@@ -230,6 +231,14 @@ def compile_group(group, xp):
             w.last[s] = k
     for i, _ in group.outputs:
         w.last[i] = len(group.instrs)
+    # A movement step (reshape, transpose, broadcast, slice) may be a view of its source: the
+    # source's buffer stays in use while the view does, so it is no out= target until then.
+    w.held = dict(w.last)
+    for k in range(len(group.instrs) - 1, -1, -1):
+        ins = group.instrs[k]
+        if ins.op in P.MOVEMENT and k in w.held:
+            s = ins.srcs[0]
+            w.held[s] = max(w.held.get(s, -1), w.held[k])
     for k, ins in enumerate(group.instrs):
         emit = EMITTERS.get(ins.op)
         if emit is None:

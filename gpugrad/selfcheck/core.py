@@ -91,10 +91,12 @@ class Problems:
         self.items.append(f"{label}: {type(exc).__name__}: {_first_line(exc)}")
 
     def raise_if_any(self) -> None:
+        """Fail with a one-line summary; each problem's full text (a graph, say) goes to details."""
         if self.items:
             more = f" (and {len(self.items) - 1} more)" if len(self.items) > 1 else ""
-            raise CheckFailed(f"{len(self.items)} of {self.cases} cases wrong: {self.items[0]}{more}",
-                              self.items[:200])
+            first = self.items[0].splitlines()[0]
+            details = [line for item in self.items[:200] for line in item.splitlines()]
+            raise CheckFailed(f"{len(self.items)} of {self.cases} cases wrong: {first}{more}", details)
 
 
 def mismatch(got: Any, want: np.ndarray, rtol: float, atol: float = 0.0) -> str | None:
@@ -113,13 +115,14 @@ def mismatch(got: Any, want: np.ndarray, rtol: float, atol: float = 0.0) -> str 
         if not bad.any():
             return None
         i = np.unravel_index(int(np.argmax(bad)), bad.shape)
-        return f"{int(bad.sum())} of {bad.size} elements differ, e.g. at {list(i)}: {got[i]} vs {want[i]}"
+        return (f"{int(bad.sum())} of {bad.size} elements differ, e.g. at {_index(i)}: "
+                f"{got[i].item()!r} vs {want[i].item()!r}")
     g = got.astype(np.float64)
     w = want.astype(np.float64)
     nan_g, nan_w = np.isnan(g), np.isnan(w)
     if (nan_g != nan_w).any():
         i = np.unravel_index(int(np.argmax(nan_g != nan_w)), g.shape)
-        return f"NaN mismatch at {list(i)}: {got[i]} vs {want[i]}"
+        return f"NaN mismatch at {_index(i)}: {got[i].item()!r} vs {want[i].item()!r}"
     inf_w = np.isinf(w)
     if (np.isinf(g) != inf_w).any() or (g[inf_w] != w[inf_w]).any():
         return "infinities differ"
@@ -132,8 +135,12 @@ def mismatch(got: Any, want: np.ndarray, rtol: float, atol: float = 0.0) -> str 
     if ratio.flat[worst] <= 1.0:
         return None
     i = np.unravel_index(worst, g.shape)
-    return (f"{int((ratio > 1).sum())} of {g.size} elements off, worst at {list(i)}: {got[i]!r} vs "
-            f"{want[i]!r} (rtol {rtol:g}, atol {atol:g})")
+    return (f"{int((ratio > 1).sum())} of {g.size} elements off, worst at {_index(i)}: "
+            f"{got[i].item()!r} vs {want[i].item()!r} (rtol {rtol:g}, atol {np.max(atol):g})")
+
+
+def _index(i: tuple) -> list[int]:
+    return [int(k) for k in i]
 
 
 def scaled_atol(want: np.ndarray, rtol: float) -> float:
