@@ -5,5 +5,6 @@ cd "$(dirname "$0")/.."
 python3 -m venv .venv
 . .venv/bin/activate
 python -m pip install --quiet --upgrade pip
-python -m pip install --quiet -e ".[test]"
+# dist: mpi4py and MPICH's mpiexec, for the mpiexec -n 2 tests of gpugrad.distributed
+python -m pip install --quiet -e ".[test,dist]"
 python -m pytest tests "$@"

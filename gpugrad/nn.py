@@ -240,11 +240,27 @@ def _host(data: Any) -> np.ndarray:
     return data.numpy() if isinstance(data, Tensor) else np.asarray(data)
 
 
+def _shard(shard: Any) -> tuple[int, int]:
+    ok = (isinstance(shard, (tuple, list)) and len(shard) == 2
+          and all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in shard))
+    if not ok or not 0 <= shard[0] < shard[1]:
+        raise ValueError(f"batches(): shard must be (rank, size) with 0 <= rank < size, got {shard!r} "
+                         "(e.g. shard=(dist.rank(), dist.size())).")
+    return int(shard[0]), int(shard[1])
+
+
 def batches(x: Any, y: Any = None, batch_size: int = 32, shuffle: bool = False, seed: Any = None,
-            drop_remainder: bool = False) -> Iterator:
+            drop_remainder: bool = False, shard: tuple[int, int] | None = None) -> Iterator:
     """Yield tensors of consecutive (or, with shuffle, seeded random) batches along the first
-    axis: xb, or (xb, yb) when y is given. The last batch may be smaller unless drop_remainder."""
+    axis: xb, or (xb, yb) when y is given. The last batch may be smaller unless drop_remainder.
+
+    shard=(rank, size), for data-parallel training: every rank draws the same global batches
+    (give every rank the same seed) and takes its part of each, rows [len*rank//size,
+    len*(rank+1)//size) of the batch, so batch_size is the global batch, the ranks together see
+    every example once per epoch, and every rank makes the same number of steps. A last batch
+    with fewer rows than ranks is skipped on every rank (some would get no rows at all)."""
     batch_size = _positive_int("batches", "batch_size", batch_size)
+    rank, size = _shard(shard) if shard is not None else (0, 1)
     xs = _host(x)
     if xs.ndim == 0:
         raise ValueError("batches(): x must have a first (example) axis, got a scalar.")
@@ -253,11 +269,18 @@ def batches(x: Any, y: Any = None, batch_size: int = 32, shuffle: bool = False, 
         raise ValueError(
             f"batches(): x has {len(xs)} examples but y has {len(ys) if ys.ndim else 'no example axis'}; "
             "they must have the same length along the first axis (mismatched batch sizes).")
+    if size > batch_size:
+        raise ValueError(f"batches(): batch_size {batch_size} is the global batch, split over {size} "
+                         f"ranks; it must be at least {size} so that every rank gets rows.")
     order = _rng(seed).permutation(len(xs)) if shuffle else np.arange(len(xs))
     for start in range(0, len(xs), batch_size):
         idx = order[start:start + batch_size]
         if drop_remainder and len(idx) < batch_size:
             return
+        if size > 1:
+            if len(idx) < size:
+                return
+            idx = idx[len(idx) * rank // size:len(idx) * (rank + 1) // size]
         xb = O.tensor(xs[idx])
         if ys is None:
             yield xb
