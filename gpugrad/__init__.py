@@ -1,7 +1,7 @@
 """gpugrad: TensorFlow.js's variableGrads in Python, as fused GPU kernels (numpy on CPUs)."""
 from __future__ import annotations
 
-from . import dtypes, methods  # noqa: F401 - methods installs Tensor's methods
+from . import dtypes, reading, methods  # noqa: F401 - they install Tensor's methods (reading first: methods adds the TF.js names of all)
 from ._version import __version__  # noqa: F401
 from .autodiff import (custom_grad, grad, grads, value_and_grad, value_and_grads,
                        variable_grads)

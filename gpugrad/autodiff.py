@@ -23,8 +23,8 @@ from . import ops as O
 from . import tensor as T
 from .derivatives import vjp
 from .schedule import PlanCache, build_plan, structure
-from .tensor import Tensor, _ids, shape_str, trace, track
-from .variables import (Variable, _js_key_order, any_trainable_registered, is_registered,
+from .tensor import Tensor, ids, shape_str, trace, track
+from .variables import (Variable, js_key_order, any_trainable_registered, is_registered,
                         registered_count)
 
 
@@ -49,7 +49,7 @@ def _nesting() -> int:
 
 def _call(f: Callable, *args) -> tuple[int, Any]:
     """Run f, returning the id where its ops start and its result."""
-    start = next(_ids)
+    start = next(ids)
     trace.depth += 1
     try:
         return start, f(*args)
@@ -221,7 +221,7 @@ def variable_grads(f: Callable[[], Tensor], var_list: Sequence[Variable] | None 
 
 @functools.lru_cache(maxsize=1024)
 def _ordered(names: tuple) -> list:
-    return _js_key_order(list(names))
+    return js_key_order(list(names))
 
 
 def _check_connected_scalar(y, trainable, depends, targets):

@@ -24,7 +24,7 @@ import numpy as np
 
 from . import autodiff
 from . import ops as O
-from .tensor import Tensor
+from .tensor import Tensor, trace
 
 _enabled = os.environ.get("GPUGRAD_DEBUG_NANS", "").strip().lower() not in ("", "0", "false", "no", "off")
 
@@ -79,10 +79,8 @@ def check_finite(named: Sequence[tuple[str, Tensor]], api: str, value: Tensor | 
 
 
 def _nested() -> bool:
-    """Inside another differentiation the gradients are graph, not values: nothing to check.
-    (autodiff._nesting is private; without it, assume the top level.)"""
-    nesting = getattr(autodiff, "_nesting", None)
-    return bool(nesting()) if callable(nesting) else False
+    """Inside another differentiation the gradients are graph, not values: nothing to check."""
+    return trace.depth > 0
 
 
 @functools.wraps(autodiff.variable_grads)

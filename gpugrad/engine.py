@@ -1,12 +1,11 @@
 """Realization: trace the pending graph, find or build its plan, run it on the backend."""
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 from . import backends
 from .schedule import PlanCache, build_plan, structure
-from .tensor import Tensor, track
-from .variables import buffers_lock
+from .tensor import Tensor, buffers_lock, track
 
 plans = PlanCache("plans")
 
@@ -53,3 +52,9 @@ def realize(outputs: Sequence[Tensor]) -> None:
     for node, buf in zip(todo, run_plan(plan, leaves)):
         node.buf = buf
         track(node)  # tf.memory() counts it; an open tf.tidy() disposes it
+
+
+def from_array(array: Any, dtype: str) -> Tensor:
+    """A realized leaf holding a backend copy of array (contiguous, of dtype)."""
+    buf = backends.current().asarray(array, dtype)
+    return Tensor("buffer", (), None, tuple(int(d) for d in buf.shape), dtype, buf)

@@ -4,6 +4,8 @@ from __future__ import annotations
 from typing import Callable, Sequence
 
 from . import nvrtc
+from .autodiff import plan_variable_grads
+from .backends import current
 
 
 def _slot_name(plan, slot: int, names: dict) -> str:
@@ -36,7 +38,6 @@ def kernel_resources(group, arch: str | None = None) -> list[str]:
     """Registers, shared and stack bytes of each kernel of a group, as ptxas reports them for
     the GPU in use (or sm_90 without one); compiled once per group and architecture."""
     if arch is None:
-        from .backends import current
         arch = getattr(current(), "arch", "sm_90")
     cached = group.cache.get(("resources", arch))
     if cached is None:
@@ -71,6 +72,5 @@ class Explanation:
 
 def explain(f: Callable, var_list: Sequence | None = None) -> Explanation:
     """The plan that variable_grads(f, var_list) would run, without running it."""
-    from .autodiff import plan_variable_grads
     plan, names = plan_variable_grads(f, var_list)
     return Explanation(plan, names)

@@ -268,7 +268,7 @@ def softmax_cross_entropy(onehot_labels: Any, logits: Any, weights: Any = None,
     logits = O.convert(logits)
     if not dtypes.is_float(logits.dtype):
         logits = O.cast(logits, dtypes.float32)
-    kind, target = _targets(who, onehot_labels, logits)
+    kind, target = class_targets(who, onehot_labels, logits)
     if kind == "index":
         classes = O.tensor(np.arange(logits.shape[-1], dtype=np.int32), dtype="int32")
         target = O.cast(O.equal(O.expand_dims(target, -1), classes), logits.dtype)
@@ -282,10 +282,10 @@ def softmax_cross_entropy(onehot_labels: Any, logits: Any, weights: Any = None,
 
 # The range of integer labels whose values the host already knows (made by nn.batches(), or read
 # back once): checking them again costs no device-to-host copy (a sync on a GPU).
-_known_labels: "WeakIdDict[Tensor, tuple]" = WeakIdDict()  # by identity: == is elementwise
+known_labels: "WeakIdDict[Tensor, tuple]" = WeakIdDict()  # by identity: == is elementwise
 
 
-def _label_summary(values: np.ndarray) -> tuple[bool, float, float]:
+def label_summary(values: np.ndarray) -> tuple[bool, float, float]:
     """(all integral and finite, min, max) of label values."""
     if not values.size:
         return True, 0, 0
@@ -297,15 +297,15 @@ def _label_summary(values: np.ndarray) -> tuple[bool, float, float]:
 def _class_indices(who: str, labels: Any, logits: Tensor) -> Tensor:
     """Integer class labels of shape logits.shape[:-1], checked to lie in [0, classes)."""
     classes = logits.shape[-1]
-    summary = _known_labels.get(labels) if isinstance(labels, Tensor) else None
+    summary = known_labels.get(labels) if isinstance(labels, Tensor) else None
     values = None
     if summary is None:
         values = labels.numpy() if isinstance(labels, Tensor) else np.asarray(labels)
         if values.dtype.kind not in "iuf" and values.size:
             raise ValueError(f"{who}: class labels must be integers, got {values.dtype} values.")
-        summary = _label_summary(values)
+        summary = label_summary(values)
         if isinstance(labels, Tensor) and not isinstance(labels, Variable):  # (variables change)
-            _known_labels[labels] = summary
+            known_labels[labels] = summary
     integral, low, high = summary
     if not integral or low < 0 or high >= classes:
         values = labels.numpy() if values is None else values   # the error path may read back
@@ -323,7 +323,7 @@ def _class_indices(who: str, labels: Any, logits: Tensor) -> Tensor:
     return O.tensor(values.astype(np.int32), dtype="int32")
 
 
-def _targets(who: str, labels: Any, logits: Tensor) -> tuple[str, Tensor]:
+def class_targets(who: str, labels: Any, logits: Tensor) -> tuple[str, Tensor]:
     """('index', int labels) or ('onehot', float labels), told apart by shape."""
     shape = _shape_of(labels)
     if logits.ndim == 0:

@@ -31,12 +31,16 @@ import threading
 import weakref
 from typing import Any, Callable
 
-from .tensor import Tensor, _DisposedTensor, _scopes, live_tensors, open_scopes, untrack
+from .backends import current
+from .engine import realize
+from .tensor import (DisposedTensor, Tensor, WeakIdDict, ids, live_tensors, open_scopes, tidy_scopes,
+                     trace, untrack)
 
 _kept_lock = threading.Lock()
 _count_lock = threading.Lock()
-# Tensors tf.keep() exempted: weak, so keeping never keeps a tensor alive.
-_kept: "weakref.WeakSet[Tensor]" = weakref.WeakSet()
+# Tensors tf.keep() exempted: weak, so keeping never keeps a tensor alive; by identity (a
+# WeakSet compares members with ==, which is elementwise for tensors).
+_kept: "WeakIdDict[Tensor, bool]" = WeakIdDict()
 
 
 class _Scope:
@@ -49,8 +53,7 @@ class _Scope:
 
 
 def _differentiating() -> bool:
-    from .autodiff import _nesting
-    return _nesting() > 0
+    return trace.depth > 0   # a gradient call on this thread is running its f
 
 
 def dispose_tensor(t: Tensor) -> None:
@@ -64,7 +67,7 @@ def dispose_tensor(t: Tensor) -> None:
     if t.buf is not None:
         untrack(t)
         t.buf = None  # the backend array goes when no other tensor shares it
-    t.__class__ = _DisposedTensor
+    t.__class__ = DisposedTensor
 
 
 def _tensors_in(value: Any, out: list, depth: int = 0) -> list:
@@ -95,8 +98,8 @@ def keep(result: Tensor) -> Tensor:
         raise TypeError(f"keep() takes a tensor, got {type(result).__name__}.")
     if result.__class__ is Tensor:
         with _kept_lock:
-            _kept.add(result)
-        scopes = getattr(_scopes, "stack", None)
+            _kept[result] = True
+        scopes = getattr(tidy_scopes, "stack", None)
         if scopes:
             scopes[-1].kept.append(result)
     return result
@@ -118,11 +121,10 @@ def tidy(name_or_fn: Any, fn: Callable | None = None) -> Any:
         raise TypeError(f"Please provide a function to tidy() (got {type(fn).__name__}).")
     if _differentiating():
         return fn()
-    from .tensor import _ids
-    stack = getattr(_scopes, "stack", None)
+    stack = getattr(tidy_scopes, "stack", None)
     if stack is None:
-        stack = _scopes.stack = []
-    scope = _Scope(next(_ids))
+        stack = tidy_scopes.stack = []
+    scope = _Scope(next(ids))
     stack.append(scope)
     with _count_lock:
         open_scopes[0] += 1
@@ -140,7 +142,6 @@ def tidy(name_or_fn: Any, fn: Callable | None = None) -> Any:
     computed_before = [t for t in survivors if t.buf is not None]
     try:
         if pending:
-            from .engine import realize
             realize(pending)
     except BaseException:
         _end(scope, [])
@@ -188,7 +189,6 @@ def memory() -> dict:
     ]
     out = {"num_tensors": len(tensors), "num_data_buffers": len(buffers), "num_bytes": num_bytes,
            "unreliable": True, "reasons": reasons}
-    from .backends import current
     backend = current()
     if backend.name == "cupy":
         pool = backend.cupy.get_default_memory_pool()

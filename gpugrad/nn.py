@@ -17,7 +17,7 @@ import numpy as np
 from . import dtypes
 from . import ops as O
 # The losses live in loss_ops.py (tf.losses); these names stay importable from gpugrad.nn.
-from .loss_ops import (_known_labels, _label_summary, _targets, losses,  # noqa: F401
+from .loss_ops import (known_labels, label_summary, class_targets, losses,  # noqa: F401
                        mean_squared_error, softmax_cross_entropy)
 from .tensor import Tensor, same
 from .tfjs_names import install as install_tfjs_names
@@ -224,7 +224,7 @@ class Sequential:
 def accuracy(labels: Any, logits: Any) -> Tensor:
     """The fraction of rows whose largest logit is the label's class (a float32 scalar)."""
     logits = O.convert(logits)
-    kind, target = _targets("accuracy", labels, logits)
+    kind, target = class_targets("accuracy", labels, logits)
     if kind == "onehot":
         target = O.argmax(target, -1)
     return O.mean(O.cast(O.equal(O.argmax(logits, -1), target), dtypes.float32))
@@ -287,5 +287,5 @@ def batches(x: Any, y: Any = None, batch_size: int = 32, shuffle: bool = False, 
             continue
         yb = O.tensor(ys[idx])
         if ys.dtype.kind in "iu":   # class labels: losses need not read them back to check them
-            _known_labels[yb] = _label_summary(ys[idx])
+            known_labels[yb] = label_summary(ys[idx])
         yield xb, yb

@@ -14,11 +14,12 @@ import numpy as np
 
 from . import dtypes
 from . import lax
+from .backends import current as _current_backend
+from .engine import from_array as _from_array
 from . import primitives as P
 from .primitives import elementwise as _elementwise_records
 from . import tensor as T
 from .tensor import Tensor, shape_str
-from .variables import Variable
 
 TensorLike = Any
 
@@ -84,20 +85,19 @@ def tensor(values: TensorLike, shape: Sequence[int] | None = None, dtype: Any = 
     dtypes.check_fits(array, dt)
     if array.dtype.kind == "O":
         array = array.astype(np.float64 if dt in dtypes.FLOATS else np.int64)
-    return T.from_array(array, dt)
+    return _from_array(array, dt)
 
 
 def from_dlpack(x: Any) -> Tensor:
     """A tensor over another library's array (PyTorch, JAX, CuPy, numpy) through DLPack;
     on the CuPy backend a contiguous device array of a supported dtype is used without a copy."""
-    from .backends import current
-    backend = current()
+    backend = _current_backend()
     if backend.name == "numpy":
         array = np.from_dlpack(x)
-        return T.from_array(array, dtypes.from_numpy(array.dtype))
+        return _from_array(array, dtypes.from_numpy(array.dtype))
     import cupy
     array = cupy.from_dlpack(x)
-    return T.from_array(array, dtypes.from_numpy(np.dtype(array.dtype.name)))
+    return _from_array(array, dtypes.from_numpy(np.dtype(array.dtype.name)))
 
 
 _RANK_WORDS = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six"}
@@ -340,7 +340,7 @@ def _unary(op: str):
     needs_float = op in P.FLOAT_ONLY
 
     def fn(x: TensorLike) -> Tensor:
-        if x.__class__ is Variable:
+        if x.__class__ is not Tensor and isinstance(x, Tensor):   # a Variable: its value
             x = x._node()
         if x.__class__ is Tensor and (x.dtype in dtypes.FLOATS or not needs_float) \
                 and x.dtype != dtypes.bool_ and x.op != "const":
@@ -357,9 +357,9 @@ def _binary(op: str):
 
     def fn(a: TensorLike, b: TensorLike) -> Tensor:
         # The common case, kept cheap: two float tensors of one shape and dtype.
-        if a.__class__ is Variable:
+        if a.__class__ is not Tensor and isinstance(a, Tensor):   # a Variable: its value
             a = a._node()
-        if b.__class__ is Variable:
+        if b.__class__ is not Tensor and isinstance(b, Tensor):   # a Variable: its value
             b = b._node()
         if a.__class__ is Tensor and b.__class__ is Tensor and a.shape == b.shape \
                 and a.dtype == b.dtype and a.dtype in dtypes.FLOATS \

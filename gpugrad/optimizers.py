@@ -37,18 +37,18 @@ import numbers
 import re
 import sys
 import threading
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence, TypedDict
+from typing import Any, Callable, Mapping, Sequence, TypedDict
 
 import numpy as np
 
-from . import debug, dtypes, engine
+from . import autodiff, debug, dtypes, engine
+from .ops import convert, scalar
 from .backends import current
 from .optim_codegen import UpdateRule, generate, load_rule, numpy_update
-from .tensor import Tensor, WeakIdDict, shape_str, variable_leaf
-from .variables import Variable, _registry, buffers_lock
+from .tensor import Tensor, WeakIdDict, buffers_lock, shape_str, variable_leaf
+from .variables import Variable, registry
 
-if TYPE_CHECKING:
-    from .autodiff import VariableGrads
+VariableGrads = autodiff.VariableGrads
 
 EPSILON = 1e-7   # TF.js's backend.epsilon() on the cpu and webgl backends
 
@@ -153,7 +153,6 @@ def _tensor(buf, shape: tuple, dtype: str) -> Tensor:
 
 
 def _int_scalar(n: int) -> Tensor:
-    from .ops import scalar
     return scalar(n, "int32")
 
 
@@ -263,10 +262,9 @@ class Optimizer:
         """One training step: the gradients of f by variable_grads, then their update. Returns
         the cost computed BEFORE the update when return_cost, else None (as TF.js). var_list
         defaults to the variables this optimizer was built for, else every trainable one."""
-        from .autodiff import variable_grads
         if var_list is None and self._built is not None:
             var_list = list(self._built.values())
-        value, grads = variable_grads(f, var_list)
+        value, grads = autodiff.variable_grads(f, var_list)
         cost = None
         if return_cost:  # a leaf of its own: the graph of f is not kept alive by the result
             cost = Tensor("buffer", (), None, value.shape, value.dtype, value.data_buffer())
@@ -280,10 +278,9 @@ class Optimizer:
         """TF.js's computeGradients: (value, grads) of f as variable_grads computes them, for
         apply_gradients after any change (clipping, say). var_list defaults as in minimize.
         Under gpugrad.debug_nans(True) a non-finite gradient raises here, naming its variable."""
-        from .debug import variable_grads
         if var_list is None and self._built is not None:
             var_list = list(self._built.values())
-        return variable_grads(f, var_list)
+        return debug.variable_grads(f, var_list)
 
     def apply_gradients(self, grads: Mapping[Any, Any] | Sequence[NamedTensor]) -> None:
         """Update each variable named in grads in place: the dict variable_grads returns (keys
@@ -350,7 +347,7 @@ class Optimizer:
                 for var, state in items}
 
     def _variable_named(self, who: str, name: str) -> Variable:
-        var = self._built.get(name) if self._built is not None else _registry.get(name)
+        var = self._built.get(name) if self._built is not None else registry.get(name)
         if var is None:
             where = (f"this optimizer was built for {sorted(self._built)}" if self._built is not None
                      else "no live variable has that name")
@@ -436,7 +433,7 @@ class Optimizer:
         if isinstance(key, Variable):
             var = key
         elif isinstance(key, str):
-            var = self._built.get(key) if self._built is not None else _registry.get(key)
+            var = self._built.get(key) if self._built is not None else registry.get(key)
             if var is None and self._built is None:
                 raise KeyError(
                     f"{self._who}: there is no variable named {key!r} (gradients were given for "
@@ -456,7 +453,6 @@ class Optimizer:
 
     def _prepare(self, grads: Mapping[Any, Any], api: str) -> list[tuple[Variable, Any]]:
         """Check every gradient against its variable and realize them: (variable, buffer) pairs."""
-        from .ops import convert
         if isinstance(grads, tuple) and len(grads) == 2 and isinstance(grads[1], Mapping):
             raise TypeError(f"{self._who}.{api}: pass the grads dict (variable_grads(f).grads), "
                             "not the (value, grads) pair.")

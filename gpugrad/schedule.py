@@ -21,6 +21,8 @@ from typing import Any, Sequence
 
 from . import primitives as P
 from .caches import LRU
+from . import codegen
+from .snippets import snippet_path
 from .tensor import Tensor
 
 ALIASES = frozenset((P.STOP_GRADIENT, P.IDENTITY, "custom_grad"))
@@ -67,8 +69,7 @@ class Group:
     def program(self):
         """The CUDA program (source and launches) this group compiles to, generated once."""
         if self._source is None:
-            from .codegen import generate
-            self._source = generate(self)
+            self._source = codegen.generate(self)
         return self._source
 
     @property
@@ -78,7 +79,6 @@ class Group:
         return self.program.source
 
     def snippet_files(self) -> list[str]:
-        from .snippets import snippet_path
         names = sorted({i.op for i in self.instrs if i.op in P.ELEMENTWISE})
         return [str(snippet_path(n)) for n in names]
 
@@ -95,9 +95,8 @@ class Plan:
         # that no result shares memory with a variable, an input or another result.
         self.copies: tuple = ()
 
-    def __str__(self) -> str:
-        from .explain import format_plan
-        return format_plan(self)
+    def __repr__(self) -> str:   # gpugrad.explain formats a plan in full
+        return f"<Plan: {len(self.groups)} kernel group(s), {self.n_inputs} input buffer(s)>"
 
 
 # --- tracing: structure key, leaves, nodes ---------------------------------------------------

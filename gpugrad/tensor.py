@@ -7,6 +7,7 @@ autodiff walk can tell which nodes a function created (ids after its start).
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import threading
@@ -19,7 +20,7 @@ from . import dtypes
 from . import primitives as P
 from .snippets import numpy_function
 
-_ids = itertools.count()
+ids = itertools.count()   # node ids: creation order, so a topological order
 
 Shape = tuple
 
@@ -58,7 +59,7 @@ class Tensor:
         self.shape = shape
         self.dtype = dtype
         self.buf = buf
-        self.id = next(_ids)
+        self.id = next(ids)
         if buf is not None:
             track(self)
 
@@ -78,78 +79,8 @@ class Tensor:
     def _node(self) -> "Tensor":
         return self
 
-    def realize(self) -> "Tensor":
-        """Run the kernels this tensor needs; returns self."""
-        from .engine import realize
-        realize([self._node()])
-        return self
-
-    def data_buffer(self):
-        """The backend array (numpy or CuPy) holding this tensor's values."""
-        node = self._node()
-        if node.buf is None:
-            node.realize()
-        return node.buf
-
-    def numpy(self) -> np.ndarray:
-        """The values as a numpy array. On the numpy backend it is a read-only view of the
-        tensor's buffer: tensors are immutable, and a write through the array would change
-        this tensor (and every plan result that shares its buffer) behind the engine's back."""
-        from .backends import to_numpy
-        buf = self.data_buffer()
-        out = to_numpy(buf)
-        if out is buf:
-            out = out.view()
-            out.flags.writeable = False
-        return out
-
-    def item(self):
-        self._node()  # a disposed tensor says so before anything else
-        if self.size != 1:
-            raise ValueError(
-                f"item() needs a tensor with one element, but this one has shape {list(self.shape)} "
-                f"({self.size} elements); index or reduce it first.")
-        return self.numpy().reshape(()).item()
-
-    def tolist(self):
-        return self.numpy().tolist()
-
-    def array_sync(self):
-        """TF.js's arraySync: the values as nested Python lists (a number for a scalar)."""
-        return self.numpy().tolist()
-
-    def data_sync(self) -> np.ndarray:
-        """TF.js's dataSync: the values as a flat array (a copy: writing to it never changes
-        the tensor), like TF.js's TypedArray."""
-        return self.numpy().flatten()
-
-    # TF.js's data() and array() return Promises; Python has no event loop to wait for, so
-    # they are the synchronous forms (the kernels run at the call).
-    array = array_sync
-    data = data_sync
-
-    @property
-    def is_disposed(self) -> bool:
-        """TF.js's isDisposed: a disposed tensor, or a disposed Variable."""
-        return self.__class__ is _DisposedTensor or getattr(self, "disposed", False) is True
-
-    def to_string(self, verbose: bool = False) -> str:
-        from .printing import format_tensor
-        return format_tensor(self.numpy(), self.dtype, verbose)
-
-    def __str__(self) -> str:
-        return self.to_string()
-
-    def print(self, verbose: bool = False) -> None:
-        print(self.to_string(verbose))
-
-    def __repr__(self) -> str:
-        node = self._node()
-        head = f"shape={list(self.shape)}, dtype={self.dtype}"
-        if node.buf is None:
-            return f"<gpugrad.Tensor {head}, lazy op={node.op!r} (call .numpy() to compute)>"
-        body = np.array2string(self.numpy(), separator=", ", threshold=40, edgeitems=3)
-        return f"gpugrad.Tensor({body}, {head})"
+    # Reading values (realize, data_buffer, numpy, item, print, repr, ...) needs the engine
+    # and a backend, layers above this one: gpugrad/reading.py installs those methods.
 
     def __len__(self) -> int:
         if not self.shape:
@@ -179,12 +110,6 @@ class Tensor:
 
     __hash__ = object.__hash__
 
-    def dispose(self) -> None:
-        """Release this tensor (TF.js's dispose): later use raises `Tensor is disposed.`; see
-        gpugrad/memory.py for what happens to its buffer and to lazy tensors built from it."""
-        from .memory import dispose_tensor
-        dispose_tensor(self)
-
     @property
     def __cuda_array_interface__(self) -> dict:
         buf = self.data_buffer()
@@ -200,7 +125,7 @@ class Tensor:
         return self.data_buffer().__dlpack_device__()
 
 
-class _DisposedTensor(Tensor):
+class DisposedTensor(Tensor):
     """What a Tensor becomes when disposed (its class is swapped, so the ops' fast paths, which
     test ``x.__class__ is Tensor``, fall through to convert() and raise here, at no cost to
     live tensors). Shape and dtype stay readable, as in TF.js; the graph node itself is
@@ -221,6 +146,60 @@ class _DisposedTensor(Tensor):
         return f"<gpugrad.Tensor shape={list(self.shape)}, dtype={self.dtype}, disposed>"
 
 
+class ReadWriteLock:
+    """Plans read variable buffers (many at once); optimizers update them in place. A writer
+    waits for the readers running and holds new ones off (so it is not starved); readers
+    never wait for each other."""
+
+    def __init__(self):
+        self._cond = threading.Condition(threading.Lock())
+        self._readers = 0
+        self._writing = False
+        self._waiting = 0
+
+    # acquire/release rather than a generator context manager: every plan run reads, and a
+    # @contextmanager costs several microseconds per use
+    def acquire_read(self) -> None:
+        with self._cond:
+            while self._writing or self._waiting:
+                self._cond.wait()
+            self._readers += 1
+
+    def release_read(self) -> None:
+        with self._cond:
+            self._readers -= 1
+            if not self._readers and self._waiting:
+                self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def reading(self):
+        self.acquire_read()
+        try:
+            yield
+        finally:
+            self.release_read()
+
+    @contextlib.contextmanager
+    def writing(self):
+        with self._cond:
+            self._waiting += 1
+            try:
+                while self._writing or self._readers:
+                    self._cond.wait()
+            finally:
+                self._waiting -= 1
+            self._writing = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writing = False
+                self._cond.notify_all()
+
+
+buffers_lock = ReadWriteLock()   # plans read leaf buffers; optimizers write them in place
+
+
 # --- the live-tensor registry (tf.memory(), tf.tidy()) -----------------------------------------
 
 # Every tensor that holds a buffer, weakly, keyed by identity: the registry never keeps a tensor
@@ -238,7 +217,7 @@ def _forget(ref: weakref.KeyedRef, live: dict = _live) -> None:
 # Per thread: the open tf.tidy() scopes, innermost last (gpugrad/memory.py). open_scopes[0]
 # counts them over all threads, so that track() skips the thread-local lookup (which costs
 # more than the rest of track) whenever no tidy is open anywhere, the common case.
-_scopes = threading.local()
+tidy_scopes = threading.local()
 open_scopes = [0]
 
 
@@ -250,7 +229,7 @@ def track(t: Tensor, scoped: bool = True) -> None:
     if k not in _live:
         _live[k] = weakref.KeyedRef(t, _forget, k)
     if scoped and open_scopes[0]:
-        scopes = getattr(_scopes, "stack", None)
+        scopes = getattr(tidy_scopes, "stack", None)
         if scopes:
             for scope in reversed(scopes):
                 if t.id >= scope.start:
@@ -312,13 +291,6 @@ class WeakIdDict:
 
 
 # --- leaves -----------------------------------------------------------------------------
-
-def from_array(array: np.ndarray | Any, dtype: str) -> Tensor:
-    """A realized leaf holding a backend copy of array (contiguous, of dtype)."""
-    from .backends import current
-    buf = current().asarray(array, dtype)
-    return Tensor("buffer", (), None, tuple(int(d) for d in buf.shape), dtype, buf)
-
 
 def variable_leaf(buf: Any, shape: tuple, dtype: str) -> Tensor:
     """A leaf holding a variable's value: counted by tf.memory() but never disposed by a

@@ -1,7 +1,6 @@
 """Variables and the process-wide name registry (TF.js ``ENGINE.registeredVariables``)."""
 from __future__ import annotations
 
-import contextlib
 import functools
 import itertools
 import threading
@@ -11,12 +10,14 @@ from typing import Any
 import numpy as np
 
 from . import dtypes
-from .tensor import Tensor, shape_str, trace, variable_leaf
+from .engine import realize
+from .ops import cast, convert
+from .tensor import Tensor, buffers_lock, shape_str, trace, variable_leaf
 
 _lock = threading.Lock()
 _next_auto_name = 0
 # name -> Variable; weak so that the registry never keeps a variable alive.
-_registry: "weakref.WeakValueDictionary[str, Variable]" = weakref.WeakValueDictionary()
+registry: "weakref.WeakValueDictionary[str, Variable]" = weakref.WeakValueDictionary()
 _order: dict[str, None] = {}   # registration order, for the default var_list
 _serials = itertools.count()   # registration order of each Variable object
 # id -> weakref of every registered trainable variable, kept up to date on registration,
@@ -25,58 +26,6 @@ _serials = itertools.count()   # registration order of each Variable object
 _trainable: dict[int, weakref.ref] = {}
 
 
-class _ReadWriteLock:
-    """Plans read variable buffers (many at once); optimizers update them in place. A writer
-    waits for the readers running and holds new ones off (so it is not starved); readers
-    never wait for each other."""
-
-    def __init__(self):
-        self._cond = threading.Condition(threading.Lock())
-        self._readers = 0
-        self._writing = False
-        self._waiting = 0
-
-    # acquire/release rather than a generator context manager: every plan run reads, and a
-    # @contextmanager costs several microseconds per use
-    def acquire_read(self) -> None:
-        with self._cond:
-            while self._writing or self._waiting:
-                self._cond.wait()
-            self._readers += 1
-
-    def release_read(self) -> None:
-        with self._cond:
-            self._readers -= 1
-            if not self._readers and self._waiting:
-                self._cond.notify_all()
-
-    @contextlib.contextmanager
-    def reading(self):
-        self.acquire_read()
-        try:
-            yield
-        finally:
-            self.release_read()
-
-    @contextlib.contextmanager
-    def writing(self):
-        with self._cond:
-            self._waiting += 1
-            try:
-                while self._writing or self._readers:
-                    self._cond.wait()
-            finally:
-                self._waiting -= 1
-            self._writing = True
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._writing = False
-                self._cond.notify_all()
-
-
-buffers_lock = _ReadWriteLock()
 
 
 def _untrack(key: int, ref) -> None:
@@ -88,7 +37,7 @@ def _untrack(key: int, ref) -> None:
 def _track(v: "Variable") -> None:
     """Keep _trainable in step with v's registration and trainable flag."""
     key = id(v)
-    if v._trainable and _registry.get(v.name) is v:
+    if v._trainable and registry.get(v.name) is v:
         if key not in _trainable:
             _trainable[key] = weakref.ref(v, functools.partial(_untrack, key))
     else:
@@ -100,11 +49,11 @@ def any_trainable_registered() -> bool:
 
 
 def registered_count() -> int:
-    return len(_registry)
+    return len(registry)
 
 
 def is_registered(v: "Variable") -> bool:
-    return _registry.get(v.name) is v
+    return registry.get(v.name) is v
 
 
 class Variable(Tensor):
@@ -153,7 +102,6 @@ class Variable(Tensor):
             return out if out.flags.writeable else out.copy()  # CuPy's get() is a fresh copy
 
     def assign(self, new_value: Any) -> "Variable":
-        from .ops import convert
         if self.disposed:
             self._node()  # raises Tensor is disposed.
         new = convert(new_value)._node()
@@ -166,7 +114,7 @@ class Variable(Tensor):
                 f"shape of the new value ({shape_str(new.shape)}) and previous value "
                 f"({shape_str(self.shape)}) must match (variable {self.name!r}: "
                 f"{list(new.shape)} vs {list(self.shape)}).")
-        new.realize()
+        realize([new])
         # A leaf of its own, so that no two variables (or a variable and a tensor) are one
         # node of the graph, over a private copy of the buffer: optimizers update a
         # variable's buffer in place, which must not change any other tensor.
@@ -184,8 +132,8 @@ class Variable(Tensor):
 
     def dispose(self) -> None:
         with _lock:
-            if _registry.get(self.name) is self:
-                del _registry[self.name]
+            if registry.get(self.name) is self:
+                del registry[self.name]
                 _order.pop(self.name, None)
             _trainable.pop(id(self), None)
         self.disposed = True
@@ -200,11 +148,10 @@ class Variable(Tensor):
 def variable(initial_value: Any, trainable: bool = True, name: str | None = None,
              dtype: Any = None) -> Variable:
     """tf.variable: a trainable, registered variable holding a copy of initial_value."""
-    from .ops import cast, convert
     value = convert(initial_value, dtype)._node()
     if dtype is not None:
         value = cast(value, dtypes.canonical(dtype))._node()
-    value.realize()
+    realize([value])
     # A private copy: optimizers update a variable's buffer in place (see Variable.assign).
     with buffers_lock.reading():   # value may be a variable an optimizer is updating
         leaf = variable_leaf(value.buf.copy(), value.shape, value.dtype)
@@ -218,14 +165,14 @@ def variable(initial_value: Any, trainable: bool = True, name: str | None = None
             while True:
                 name = str(_next_auto_name)
                 _next_auto_name += 1
-                if _registry.get(name) is None:
+                if registry.get(name) is None:
                     break
-        if _registry.get(name) is not None:
+        if registry.get(name) is not None:
             raise ValueError(
                 f"Variable with name {name} was already registered; pick another name or "
                 "dispose() the variable that holds it.")
         v = Variable(leaf, trainable, name)
-        _registry[name] = v
+        registry[name] = v
         _order[name] = None
         _track(v)
     return v
@@ -238,7 +185,7 @@ def _is_array_index(name: str) -> bool:
         and int(name) < 2**32 - 1
 
 
-def _js_key_order(names):
+def js_key_order(names):
     """JS object key order: array-index names ascending, then the rest as given."""
     ints = sorted((n for n in names if _is_array_index(n)), key=int)
     return ints + [n for n in names if not _is_array_index(n)]
@@ -246,18 +193,18 @@ def _js_key_order(names):
 
 def registered_variables() -> list[Variable]:
     with _lock:
-        names = [n for n in _order if n in _registry]
+        names = [n for n in _order if n in registry]
         for n in list(_order):
-            if n not in _registry:
+            if n not in registry:
                 del _order[n]
-        found = [(n, _registry.get(n)) for n in names]
+        found = [(n, registry.get(n)) for n in names]
     by_name = {n: v for n, v in found if v is not None}
-    return [by_name[n] for n in _js_key_order(list(by_name))]
+    return [by_name[n] for n in js_key_order(list(by_name))]
 
 
 def dispose_variables() -> None:
     """tf.disposeVariables: unregister every variable."""
     with _lock:
-        _registry.clear()
+        registry.clear()
         _order.clear()
         _trainable.clear()

@@ -17,7 +17,7 @@ import pytest
 
 import gpugrad as tf
 from gpugrad import distributed as dist
-from gpugrad.distributed import _state
+from gpugrad.distributed import state as _state
 from gpugrad.distributed.nccl import NcclTransport
 from gpugrad.distributed.packing import Entry, PackedBroadcast, PackedReduction, buckets
 

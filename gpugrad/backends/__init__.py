@@ -5,6 +5,7 @@ import os
 
 import numpy as np
 
+from .cupy_backend import CupyBackend, cupy_unavailable_reason
 from .numpy_backend import NumpyBackend
 
 _BACKENDS = ("numpy", "cupy")
@@ -19,7 +20,6 @@ def _make(name: str):
     if name == "numpy":
         return NumpyBackend()
     if name == "cupy":
-        from .cupy_backend import CupyBackend, cupy_unavailable_reason
         reason = cupy_unavailable_reason()
         if reason:
             raise RuntimeError(
@@ -37,7 +37,6 @@ def _default():
     env = os.environ.get("GPUGRAD_BACKEND", "").strip().lower()
     if env:
         return _make(env)
-    from .cupy_backend import cupy_unavailable_reason
     return _make("cupy") if not cupy_unavailable_reason() else NumpyBackend()
 
 

@@ -26,7 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from gpugrad.backends.generated import GeneratedKernelBackend
+from .. import dtypes
+from ..snippets import kernels_dir
+from .generated import GeneratedKernelBackend
 
 _HERE = Path(__file__).resolve().parent
 _SHIM = _HERE / "emulator_shim.h"
@@ -166,7 +168,6 @@ def _runtime() -> Path:
 def _origin(source: str, kernel: str) -> str:
     """The template a kernel came from: the nearest `// kernels/templates/X.cu` marker before
     its definition, or the nearest line that is a template's first (comment) line."""
-    from gpugrad.snippets import kernels_dir
     firsts = {}
     for path in sorted((kernels_dir() / "templates").glob("*.cu")):
         text = path.read_text()
@@ -270,7 +271,6 @@ class EmulatedCudaBackend(GeneratedKernelBackend):
         return "CPU emulation of the generated CUDA kernels (every thread, checked)"
 
     def asarray(self, array, dtype):
-        from gpugrad import dtypes
         return np.array(array, dtype=dtypes.NUMPY[dtype], copy=True, order="C")
 
     def compile(self, program) -> dict:

@@ -23,8 +23,9 @@ import numpy as np
 import gpugrad as tf
 from gpugrad import Tensor, Variable
 
-from . import _state
-from .optimizer import DistributedOptimizer
+from . import nccl as N
+from . import state
+from .optimizer import DistributedOptimizer, buffer_of
 from .packing import DEFAULT_BUCKET_BYTES, Entry, PackedBroadcast, PackedReduction, layout, layout_digest
 from .world import DistributedError, LocalWorld, MPIWorld, launched_size, timeout_from_env
 
@@ -41,8 +42,8 @@ def init(timeout: float | None = None, bucket_bytes: int | None = None):
     timeout: seconds any rank waits for the others before aborting the job (default 300, or
     GPUGRAD_DIST_TIMEOUT). bucket_bytes: gradients of a dtype above this size are reduced in
     several collectives (default 16 MiB). Calling init() again returns the same world."""
-    if _state._world is not None:
-        return _state._world
+    if state._world is not None:
+        return state._world
     seconds = timeout_from_env(timeout)
     if bucket_bytes is not None and not (isinstance(bucket_bytes, int) and bucket_bytes > 0):
         raise ValueError(f"dist.init: bucket_bytes must be a positive integer, got {bucket_bytes!r}.")
@@ -52,15 +53,14 @@ def init(timeout: float | None = None, bucket_bytes: int | None = None):
     if world.size > 1:
         world.install_excepthook()
         if tf.get_backend() == "cupy":
-            _state._device_transport = _join_nccl(world)
-    _state._world, _state._bucket_bytes = world, bucket_bytes
+            state._device_transport = _join_nccl(world)
+    state._world, state._bucket_bytes = world, bucket_bytes
     return world
 
 
 def _join_nccl(world: MPIWorld):
     """Pick the GPU, then make the NCCL communicator from rank 0's unique id. Local failures
     (no NCCL, too few GPUs) go through a status exchange, so every rank stops, not just one."""
-    from . import nccl as N
     error, module, uid = None, None, np.zeros(128, np.int16)
     try:
         module = N.nccl_module()
@@ -75,27 +75,27 @@ def _join_nccl(world: MPIWorld):
 
 
 def is_initialized() -> bool:
-    return _state._world is not None
+    return state._world is not None
 
 
 def rank() -> int:
     """This process's rank, 0 .. size() - 1."""
-    return _state.world().rank
+    return state.world().rank
 
 
 def size() -> int:
     """The number of processes (ranks) in the world."""
-    return _state.world().size
+    return state.world().size
 
 
 def local_rank() -> int:
     """This process's rank among those on its node (its GPU's number under CuPy)."""
-    return _state.world().local_rank
+    return state.world().local_rank
 
 
 def barrier() -> None:
     """Wait until every rank gets here (at most the timeout)."""
-    _state.world().barrier()
+    state.world().barrier()
 
 
 def _checked(who: str, t: Any) -> Tensor:
@@ -108,7 +108,6 @@ def _checked(who: str, t: Any) -> Tensor:
 def all_reduce(t: Tensor, op: str = "sum") -> Tensor:
     """A new tensor: t summed ("sum") or averaged ("mean") over all ranks, bitwise the same on
     every rank (summed in rank order). Every rank must pass the same shape and dtype."""
-    from .optimizer import _buffer
     _checked("all_reduce", t)
     if op not in ("sum", "mean"):
         raise ValueError(f"dist.all_reduce: op must be 'sum' or 'mean', got {op!r}.")
@@ -117,43 +116,41 @@ def all_reduce(t: Tensor, op: str = "sum") -> Tensor:
     if op == "mean" and t.dtype == "int32":
         raise TypeError("dist.all_reduce: the mean of int32 tensors is not int32; cast to float32 "
                         "first, or use op='sum'.")
-    world = _state.world()
+    world = state.world()
     if world.size == 1:
         return tf.tensor(t)
     entries, error, reduction = [], None, None
     try:
-        entries = [Entry("tensor", _buffer(t))]
+        entries = [Entry("tensor", buffer_of(t))]
         reduction = PackedReduction(entries, world.rank, world.size, DEFAULT_BUCKET_BYTES << 8)
     except Exception as exc:
         error = exc
     world.agree(error, layout_digest(entries, op), f"all_reduce(op={op!r})", lambda: layout(entries))
-    out = reduction.run(_state.transport_for(entries), op, "all_reduce")
+    out = reduction.run(state.transport_for(entries), op, "all_reduce")
     return tf.tensor(out["tensor"], dtype=t.dtype)
 
 
 def broadcast(t: Tensor, root: int = 0) -> Tensor:
     """A new tensor holding root's t on every rank (the others' t give shape and dtype)."""
-    from .optimizer import _buffer
     _checked("broadcast", t)
-    world = _state.world()
+    world = state.world()
     _check_root("broadcast", root, world)
     if world.size == 1:
         return tf.tensor(t)
     entries, error, packed = [], None, None
     try:
-        entries = [Entry("tensor", _buffer(t))]
+        entries = [Entry("tensor", buffer_of(t))]
         packed = PackedBroadcast(entries, world.rank, root, DEFAULT_BUCKET_BYTES << 8)
     except Exception as exc:
         error = exc
     world.agree(error, layout_digest(entries, f"root {root}"), "broadcast()", lambda: layout(entries))
-    return tf.tensor(packed.run(_state.transport_for(entries), "broadcast")["tensor"], dtype=t.dtype)
+    return tf.tensor(packed.run(state.transport_for(entries), "broadcast")["tensor"], dtype=t.dtype)
 
 
 def broadcast_variables(variables: Iterable[Variable] | Mapping[str, Variable], root: int = 0) -> None:
     """Assign root's values to these variables on every rank (one broadcast per dtype bucket),
     so that all ranks start training from the same weights."""
-    from .optimizer import _buffer
-    world = _state.world()
+    world = state.world()
     _check_root("broadcast_variables", root, world)
     variables = list(variables.values()) if isinstance(variables, Mapping) else list(variables)
     for v in variables:
@@ -164,13 +161,13 @@ def broadcast_variables(variables: Iterable[Variable] | Mapping[str, Variable], 
         return
     entries, error, packed = [], None, None
     try:
-        entries = [Entry(v.name, _buffer(v)) for v in variables]
-        packed = PackedBroadcast(entries, world.rank, root, _state.bucket_bytes() or DEFAULT_BUCKET_BYTES)
+        entries = [Entry(v.name, buffer_of(v)) for v in variables]
+        packed = PackedBroadcast(entries, world.rank, root, state.bucket_bytes() or DEFAULT_BUCKET_BYTES)
     except Exception as exc:
         error = exc
     world.agree(error, layout_digest(entries, f"root {root}"), "broadcast_variables()",
                 lambda: layout(entries))
-    values = packed.run(_state.transport_for(entries), "broadcast_variables")
+    values = packed.run(state.transport_for(entries), "broadcast_variables")
     for v in variables:
         v.assign(tf.tensor(values[v.name], dtype=v.dtype))
 

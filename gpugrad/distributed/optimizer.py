@@ -14,6 +14,7 @@ from typing import Any, Callable, Mapping, Sequence
 import gpugrad as tf
 from gpugrad import Tensor, Variable
 
+from . import state
 from .packing import DEFAULT_BUCKET_BYTES, Entry, PackedReduction, layout, layout_digest
 
 
@@ -22,7 +23,7 @@ from .packing import DEFAULT_BUCKET_BYTES, Entry, PackedReduction, layout, layou
 _COST = "\U0010ffff(cost)"
 
 
-def _buffer(t: Any):
+def buffer_of(t: Any):
     """The realized, contiguous backend array of a tensor (or of anything tf.tensor takes)."""
     t = t if isinstance(t, Tensor) else tf.tensor(t)
     buf = t.data_buffer()
@@ -61,17 +62,16 @@ class DistributedOptimizer:
         """One step: this rank's gradients of f, averaged over all ranks, then the update.
         With return_cost, the cost before the update averaged over all ranks (the global
         batch's cost when the shards are equal), the same tensor on every rank."""
-        from . import _state
-        world = _state.world()
+        world = state.world()
         var_list = var_list if var_list is not None else self.var_list
         if world.size == 1:   # nothing to average: exactly the wrapped optimizer
             return self.optimizer.minimize(f, return_cost=return_cost, var_list=var_list)
         reduction, error, entries = None, None, []
         try:
             value, grads = tf.variable_grads(f, var_list)
-            entries = [Entry(name, _buffer(g)) for name, g in grads.items() if g is not None]
+            entries = [Entry(name, buffer_of(g)) for name, g in grads.items() if g is not None]
             if return_cost:
-                entries.append(Entry(_COST, _buffer(value).reshape(1)))
+                entries.append(Entry(_COST, buffer_of(value).reshape(1)))
             reduction = self._pack(entries, world)
         except Exception as exc:   # told to every rank below, so that none waits for this one
             error = exc
@@ -80,8 +80,7 @@ class DistributedOptimizer:
     def apply_gradients(self, grads: Mapping[Any, Any]) -> None:
         """Average grads (the dict variable_grads returns; keys may be Variables) over all
         ranks, then apply the averages. None entries are skipped, as by the wrapped optimizer."""
-        from . import _state
-        world = _state.world()
+        world = state.world()
         if world.size == 1:
             return self.optimizer.apply_gradients(grads)
         reduction, error, entries, keys = None, None, [], {}
@@ -94,7 +93,7 @@ class DistributedOptimizer:
                     continue
                 name = key.name if isinstance(key, Variable) else str(key)
                 keys[name] = key
-                entries.append(Entry(name, _buffer(g)))
+                entries.append(Entry(name, buffer_of(g)))
             reduction = self._pack(entries, world)
         except Exception as exc:
             error = exc
@@ -120,15 +119,13 @@ class DistributedOptimizer:
     # --- the step ------------------------------------------------------------------------------
 
     def _pack(self, entries: list[Entry], world) -> PackedReduction:
-        from . import _state
         return PackedReduction(entries, world.rank, world.size,
-                               self.bucket_bytes or _state.bucket_bytes() or DEFAULT_BUCKET_BYTES)
+                               self.bucket_bytes or state.bucket_bytes() or DEFAULT_BUCKET_BYTES)
 
     def _finish(self, world, error, entries, reduction, keys, what, return_cost):
-        from . import _state
         step = f"{what} step {self.optimizer.iterations + 1}"
         world.agree(error, layout_digest(entries), step, lambda: layout(entries))
-        averaged = reduction.run(_state.transport_for(entries), "mean", f"the gradients of {step}")
+        averaged = reduction.run(state.transport_for(entries), "mean", f"the gradients of {step}")
         cost = averaged.pop(_COST, None)
         self.optimizer.apply_gradients({keys.get(name, name): tf.tensor(buf, dtype=str(buf.dtype)) for name, buf in averaged.items()})
         return tf.tensor(cost.reshape(()), dtype=str(cost.dtype)) if return_cost else None
