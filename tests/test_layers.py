@@ -55,6 +55,8 @@ def _module_name(path: Path) -> str:
 def _layer(module: str) -> int:
     if module in LAYERS:
         return LAYERS[module]
+    if module.startswith("gpugrad.ops."):
+        return LAYERS["gpugrad.ops"]
     if module.startswith(TOP_PACKAGES):
         return 6
     raise KeyError(module)

@@ -1,0 +1,27 @@
+"""The public ops: TF.js names in Python, numpy broadcasting, built from primitives.
+
+Every function checks its arguments and computes the result's shape and dtype at once
+(raising with both shapes in the message); nothing runs until a value is read. By concern:
+convert (making tensors, argument checks), creation, elementwise, reductions, activations,
+movement, linalg.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from .activations import *  # noqa: F401,F403
+from .convert import *  # noqa: F401,F403
+from .creation import *  # noqa: F401,F403
+from .elementwise import *  # noqa: F401,F403
+from .linalg import *  # noqa: F401,F403
+from .movement import *  # noqa: F401,F403
+from .reductions import *  # noqa: F401,F403
+from .activations import __all__ as _activations
+from .convert import __all__ as _convert
+from .creation import __all__ as _creation
+from .elementwise import __all__ as _elementwise
+from .linalg import __all__ as _linalg
+from .movement import __all__ as _movement
+from .reductions import __all__ as _reductions
+
+__all__ = _activations + _convert + _creation + _elementwise + _linalg + _movement + _reductions

@@ -1,0 +1,116 @@
+"""Reductions over axes (sum, max, prod, min, mean, logsumexp, argmax/argmin) and stop_gradient.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .. import dtypes
+from .. import tensor as T
+from ..tensor import Tensor
+from .convert import axis_arg, cast, convert
+from .elementwise import add, div, exp, is_finite, log, neg, sub, where
+
+TensorLike = Any
+__all__ = ['argmax', 'argmin', 'logsumexp', 'max', 'mean', 'min', 'normalize_axes', 'prod', 'stop_gradient', 'sum']
+
+
+# --- axes and reductions -------------------------------------------------------------------
+
+
+def normalize_axes(axis: Any, rank: int, api: str = "axis") -> tuple:
+    """TF.js axis rules: None means all axes; negatives count from the end."""
+    if axis is None:
+        return tuple(range(rank))
+    axis = axis_arg(axis, api)
+    axes = [axis] if isinstance(axis, int) else axis
+    out = []
+    for a in axes:
+        if not -rank <= a < rank:
+            raise ValueError(
+                f"All values in axis param must be in range [-{rank}, {rank}) but got axis {a}")
+        out.append(int(a) % rank)
+    if len(set(out)) != len(out):
+        raise ValueError(f"Duplicate axes in {axis!r}: each axis may appear once.")
+    return tuple(sorted(out))
+
+
+def _drop_axes(x: Tensor, axes: tuple, keep_dims: bool) -> Tensor:
+    if keep_dims:
+        return x
+    return T.reshape(x, tuple(d for i, d in enumerate(x.shape) if i not in axes))
+
+
+def _reduction(op: str, x: TensorLike, axis: Any, keep_dims: bool) -> Tensor:
+    x = convert(x)
+    if axis is None and not keep_dims and x.dtype in dtypes.FLOATS and x.shape:
+        # the common case, kept cheap: a float tensor reduced to a scalar
+        return T.reshape(T.reduce(op, x, tuple(range(len(x.shape)))), ())
+    axes = normalize_axes(axis, x.ndim, op) if not (axis is None and x.ndim == 0) else ()
+    if x.dtype == dtypes.bool_ and op in ("sum", "prod"):
+        x = T.cast(x, dtypes.int32)
+    return _drop_axes(T.reduce(op, x, axes), axes, keep_dims)
+
+
+def sum(x: TensorLike, axis: Any = None, keep_dims: bool = False) -> Tensor:  # noqa: A001
+    return _reduction("sum", x, axis, keep_dims)
+
+
+def max(x: TensorLike, axis: Any = None, keep_dims: bool = False) -> Tensor:  # noqa: A001
+    return _reduction("max", x, axis, keep_dims)
+
+
+def prod(x: TensorLike, axis: Any = None, keep_dims: bool = False) -> Tensor:
+    return _reduction("prod", x, axis, keep_dims)
+
+
+def min(x: TensorLike, axis: Any = None, keep_dims: bool = False) -> Tensor:  # noqa: A001
+    return neg(max(neg(x), axis, keep_dims))
+
+
+def mean(x: TensorLike, axis: Any = None, keep_dims: bool = False) -> Tensor:
+    x = convert(x)
+    axes = normalize_axes(axis, x.ndim, "mean") if not (axis is None and x.ndim == 0) else ()
+    count = math.prod(x.shape[a] for a in axes)
+    total = sum(cast(x, dtypes.grad_dtype(x.dtype)), axis, keep_dims)
+    return div(total, count) if count != 1 else total
+
+
+def _arg_reduction(x: TensorLike, axis: Any, negate: bool) -> Tensor:
+    x = convert(x)
+    if x.ndim == 0:
+        raise ValueError("argMax/argMin need a tensor of rank at least 1, got a scalar.")
+    axes = normalize_axes(0 if axis is None else axis, x.ndim, "argmax")
+    if len(axes) != 1:
+        raise ValueError(f"argMax/argMin take one axis, got {axis!r}")
+    x = neg(x) if negate else x
+    return _drop_axes(T.reduce("argmax", x, axes), axes, False)
+
+
+def argmax(x: TensorLike, axis: int | None = None) -> Tensor:
+    return _arg_reduction(x, axis, False)
+
+
+def argmin(x: TensorLike, axis: int | None = None) -> Tensor:
+    return _arg_reduction(x, axis, True)
+
+
+def logsumexp(x: TensorLike, axis: Any = None, keep_dims: bool = False) -> Tensor:
+    x = convert(x)
+    if not dtypes.is_float(x.dtype):
+        x = T.cast(x, dtypes.float32)
+    axes = normalize_axes(axis, x.ndim, "logsumexp") if not (axis is None and x.ndim == 0) else ()
+    # Shifting by the max keeps exp in range; the shift's own derivative cancels exactly,
+    # so it is held constant (and a non-finite max is replaced by 0, as JAX does).
+    m = stop_gradient(max(x, axes, True))
+    m = where(is_finite(m), m, 0)
+    out = add(log(sum(exp(sub(x, m)), axes, True)), m)
+    return _drop_axes(out, axes, keep_dims)
+
+
+def stop_gradient(x: TensorLike) -> Tensor:
+    return T.stop_gradient(convert(x))
+
+
