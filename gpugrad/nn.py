@@ -20,7 +20,6 @@ from . import ops as O
 from .loss_ops import (known_labels, label_summary, class_targets, losses,  # noqa: F401
                        mean_squared_error, softmax_cross_entropy)
 from .tensor import Tensor, same
-from .tfjs_names import install as install_tfjs_names
 from .variables import Variable, variable
 
 Initializer = Callable[..., Tensor]

@@ -6,7 +6,6 @@ from typing import Any
 
 import math
 
-import numpy as np
 
 from ..tensor import Tensor
 from .convert import convert

@@ -12,7 +12,6 @@ from .. import tensor as T
 from ..tensor import Tensor
 from .convert import is_integer, convert, count_arg, shape_arg, tensor
 from .elementwise import less, logical_not
-from .reductions import mean
 
 TensorLike = Any
 __all__ = ['arange', 'eye', 'fill', 'linspace', 'ones', 'ones_like', 'random_normal', 'random_uniform', 'range_', 'zeros', 'zeros_like']

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
 
 from .. import dtypes
 from .. import tensor as T
