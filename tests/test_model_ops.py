@@ -321,6 +321,9 @@ def test_truncated_normal():
     assert (np.abs(values - 1) > 3.5).any()    # not clipped: resampled up to 2 stddev
     assert np.array_equal(tf.truncatedNormal([5], seed=1).numpy(), tf.truncated_normal([5], seed=1).numpy())
     assert tf.truncated_normal([2, 2], dtype="float64", seed=0).dtype == "float64"
+    as_float = tf.truncated_normal([50], 0, 3, "float64", seed=4).numpy()
+    as_int = tf.truncated_normal([50], 0, 3, "int32", seed=4).numpy()
+    assert as_int.tolist() == np.floor(as_float + 0.5).astype(int).tolist()   # Math.round, as TF.js
     with pytest.raises(ValueError, match="Unsupported data type bool"):
         tf.truncated_normal([2], dtype="bool")
 

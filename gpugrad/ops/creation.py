@@ -111,13 +111,22 @@ def truncated_normal(shape: Sequence[int], mean: float = 0.0, stddev: float = 1.
     while outside.any():
         values[outside] = rng.standard_normal(int(outside.sum()))
         outside = np.abs(values) > 2
-    return tensor(values * stddev + mean, dtype=dtype or "float32")
+    return _gauss(values * stddev + mean, dtype)
+
+
+def _gauss(values: np.ndarray, dtype: Any) -> Tensor:
+    """Normal values as TF.js's MPRandGauss gives them: int32 ones rounded (Math.round)."""
+    dtype = dtypes.canonical(dtype or "float32")
+    if dtype == dtypes.int32:
+        values = np.floor(values + 0.5)
+    return tensor(values, dtype=dtype)
 
 
 def random_standard_normal(shape: Sequence[int], dtype: Any = None, seed: int | None = None) -> Tensor:
-    """TF.js's randomStandardNormal: random_normal with mean 0 and stddev 1."""
+    """TF.js's randomStandardNormal: normal values with mean 0 and stddev 1 (int32: rounded)."""
     _no_bool(dtype, "randomStandardNormal")
-    return random_normal(shape, 0.0, 1.0, dtype or "float32", seed)
+    rng = np.random.default_rng(seed)
+    return _gauss(rng.standard_normal(shape_arg(shape, "random_standard_normal")), dtype)
 
 
 def random_uniform_int(shape: Sequence[int], minval: int, maxval: int, seed: int | None = None) -> Tensor:
