@@ -145,11 +145,11 @@ def _as_double(v):
     return np.asarray(v, dtype=np.float64)
 
 
-binary("mod", _mod, _tfjs_mod, numpy={"fmod": np.fmod},
+binary("mod", _mod, _tfjs_mod, (SIGNED, POSITIVE), numpy={"fmod": np.fmod},
        doc="the remainder with the divisor's sign, as TF.js (and numpy's mod)")
 # floor_div is piecewise constant: zero gradients, as TF Python and JAX. TF.js's FloorDiv
 # gradient is div's (dy / y and -dy x / y^2), the derivative of a function it does not compute.
-binary("floor_div", _flat, lambda x, y: np.floor(x / y), smooth=False,
+binary("floor_div", _flat, lambda x, y: np.floor(x / y), (SIGNED, POSITIVE), smooth=False,
        numpy={"floor": np.floor, "double": _as_double},
        doc="floor(x / y) as TF.js's floorDiv (int32: exact, 0 where y = 0)")
 
