@@ -1,4 +1,4 @@
-"""Linear algebra: matmul (with transposes and batch broadcasting), dot, outer_product, norm.
+"""Linear algebra: matmul (with transposes and batch broadcasting), dot, outer_product, norm, einsum.
 """
 from __future__ import annotations
 

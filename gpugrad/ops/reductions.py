@@ -1,4 +1,5 @@
-"""Reductions over axes (sum, max, prod, min, mean, logsumexp, argmax/argmin) and stop_gradient.
+"""Reductions over axes (sum, max, prod, min, mean, logsumexp, any, all, argmax/argmin), top_k and
+stop_gradient.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from .. import dtypes
 from .. import tensor as T
 from ..tensor import Tensor
 from .convert import axis_arg, cast, convert, tensor
-from .elementwise import (add, div, equal, exp, greater, is_finite, is_nan, log, logical_and, logical_not,
+from .elementwise import (add, div, equal, exp, greater, is_finite, is_nan, less, log, logical_and, logical_not,
                           logical_or, neg, sub, where)
 
 TensorLike = Any
@@ -166,14 +167,15 @@ def top_k(x: TensorLike, k: int = 1, sorted: bool = True) -> TopK:  # noqa: A002
     nan_i, nan_j = is_nan(xi), is_nan(xj)
     above = logical_or(greater(xj, xi), logical_and(nan_j, logical_not(nan_i)))
     tie = logical_or(equal(xj, xi), logical_and(nan_j, nan_i))
-    earlier = _constant(np.tril(np.ones((n, n), bool), -1))     # [i, j] = j < i
+    positions = _constant(np.arange(n, dtype=np.int32))
+    earlier = less(T.expand(T.reshape(positions, (1, n)), (n, n)),
+                   T.expand(T.reshape(positions, (n, 1)), (n, n)))     # [i, j] = j < i
     before = logical_or(above, logical_and(tie, earlier))
     rank = sum(before, -1)
     slots = _constant(np.arange(k, dtype=np.int32).reshape(k, 1))
     hit = equal(T.expand(T.reshape(rank, lead + (1, n)), lead + (k, n)), slots)   # [..., m, i]
     xs = T.expand(T.reshape(x, lead + (1, n)), lead + (k, n))
     values = sum(where(hit, xs, 0), -1)
-    positions = _constant(np.arange(n, dtype=np.int32))
     indices = sum(where(hit, positions, 0), -1)
     if values.dtype != x.dtype:
         values = T.cast(values, x.dtype)
