@@ -100,7 +100,9 @@ def _initializer(init: str | Initializer) -> Initializer:
 # --- activations and layers ------------------------------------------------------------------------
 
 ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
-    "linear": lambda x: x, "relu": O.relu, "gelu": O.gelu, "tanh": O.tanh,
+    # TF.js layers' names: 'gelu' is the exact (erf) form, 'gelu_new' the tanh approximation.
+    "linear": lambda x: x, "relu": O.relu, "gelu": lambda x: O.gelu(x, approximate=False),
+    "gelu_new": lambda x: O.gelu(x, approximate=True), "tanh": O.tanh,
     "sigmoid": O.sigmoid, "softmax": O.softmax, "elu": O.elu,
 }
 

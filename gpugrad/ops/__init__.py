@@ -3,7 +3,7 @@
 Every function checks its arguments and computes the result's shape and dtype at once
 (raising with both shapes in the message); nothing runs until a value is read. By concern:
 convert (making tensors, argument checks), creation, elementwise, reductions, activations,
-movement, linalg.
+movement, linalg, normalization.
 """
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from .creation import *  # noqa: F401,F403
 from .elementwise import *  # noqa: F401,F403
 from .linalg import *  # noqa: F401,F403
 from .movement import *  # noqa: F401,F403
+from .normalization import *  # noqa: F401,F403
 from .reductions import *  # noqa: F401,F403
 from .activations import __all__ as _activations
 from .convert import __all__ as _convert
@@ -22,6 +23,7 @@ from .creation import __all__ as _creation
 from .elementwise import __all__ as _elementwise
 from .linalg import __all__ as _linalg
 from .movement import __all__ as _movement
+from .normalization import __all__ as _normalization
 from .reductions import __all__ as _reductions
 
-__all__ = _activations + _convert + _creation + _elementwise + _linalg + _movement + _reductions
+__all__ = _activations + _convert + _creation + _elementwise + _linalg + _movement + _normalization + _reductions
