@@ -3,6 +3,8 @@ stop_gradient.
 """
 from __future__ import annotations
 
+import numpy as np
+
 import math
 from typing import Any
 
