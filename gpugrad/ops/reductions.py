@@ -3,11 +3,10 @@ stop_gradient.
 """
 from __future__ import annotations
 
-import numpy as np
-
 import math
 from typing import Any
 
+import numpy as np
 
 from .. import dtypes
 from .. import tensor as T
