@@ -320,3 +320,26 @@ def test_pool_errors():
         tf.avg_pool(tf.ones([1, 4, 4, 1]), 2, 2, "valid", "ceil")
     with pytest.raises(TypeError, match="filterSize must be an integer or a pair"):
         tf.max_pool(tf.ones([1, 4, 4, 1]), [2, 2, 2], 2, "valid")
+
+
+# --- the numpy backend's in-place add of an unslice (gpugrad/backends/interpret.py) -------------
+
+
+def test_numpy_backend_adds_unslices_in_place_without_touching_inputs():
+    from gpugrad.backends.interpret import compile_group
+    a, b, c = rand(2, 3), rand(2, 3), rand(4, 5)
+    ta, tb, tc = (tf.tensor(v, dtype="float64") for v in (a, b, c))
+    want = np.concatenate([a, b, a], 1)
+    np.testing.assert_array_equal(tf.concat([ta, tb, ta], 1).numpy(), want)
+    # an input as the other operand is copied, never written
+    y = tf.add(tc, tf.pad(ta, [[1, 1], [1, 1]]))
+    np.testing.assert_array_equal(y.numpy(), c + np.pad(a, [(1, 1), (1, 1)]))
+    np.testing.assert_array_equal(tc.numpy(), c)
+    # a broadcast constant as the other operand, and a strided placement
+    z = tf.add(tf.pad(tf.tensor(a[:, ::2], dtype="float64"), [[0, 0], [0, 3]]), 1.0)
+    np.testing.assert_array_equal(z.numpy(), np.pad(a[:, ::2], [(0, 0), (0, 3)]) + 1.0)
+    x, w = tf.variable(tf.ones([1, 4, 4, 1])), tf.variable(tf.ones([2, 2, 1, 1]))
+    plan = tf.explain(lambda: tf.sum(tf.conv2d(x, w, 1, "same"))).plan
+    sources = [compile_group(g, np).source for g in plan.groups]
+    assert any("_add_into" in s for s in sources) and not any("_unslice(xp" in s and "_add_into" not in s
+                                                             and s.count("_unslice(xp") > 1 for s in sources)
