@@ -343,3 +343,17 @@ def test_numpy_backend_adds_unslices_in_place_without_touching_inputs():
     sources = [compile_group(g, np).source for g in plan.groups]
     assert any("_add_into" in s for s in sources) and not any("_unslice(xp" in s and "_add_into" not in s
                                                              and s.count("_unslice(xp") > 1 for s in sources)
+
+
+def test_bench_conv2d_workload_agrees_with_its_numpy_baseline():
+    from gpugrad.bench import runner, workloads as W
+    work = W.conv2d_step(2, 5, 3, 4, 3, set())
+    value, grads = work.run()
+    want_value, want_dx, want_dw = work.baselines["numpy"]()
+    np.testing.assert_allclose(value.numpy(), want_value, rtol=1e-4)
+    got_dx, got_dw = grads.values()
+    np.testing.assert_allclose(got_dx.numpy(), want_dx, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(got_dw.numpy(), want_dw, rtol=1e-4, atol=1e-4)
+    assert "conv2d" in runner.WORKLOADS and "conv2d" in runner.FIXED_SHAPES
+    for v in list(tf.variables.registered_variables()):
+        v.dispose()
