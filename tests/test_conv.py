@@ -357,3 +357,26 @@ def test_bench_conv2d_workload_agrees_with_its_numpy_baseline():
     assert "conv2d" in runner.WORKLOADS and "conv2d" in runner.FIXED_SHAPES
     for v in list(tf.variables.registered_variables()):
         v.dispose()
+
+
+def test_generated_cuda_kernels_agree_on_the_cpu_emulator():
+    # the CUDA the cupy backend would run (padding, strided slices, the unslice sums of the
+    # gradients, the pools' reductions), every thread emulated, against the numpy backend
+    from gpugrad.backends import current
+    from gpugrad.backends.emulated import EmulatedCudaBackend, compiler_available
+    from gpugrad.schedule import build_plan, structure
+    if not compiler_available():
+        pytest.skip("g++ is not installed")
+    x = tf.tensor(rand(2, 5, 6, 3), dtype="float32")
+    w = tf.tensor(rand(3, 3, 3, 4), dtype="float32")
+    outs = [tf.conv2d(x, w, 2, "same"), tf.max_pool(x, 3, 2, "same"), tf.avg_pool(x, 2, 1, "same"),
+            tf.depthwise_conv2d(x, w[:, :, :, :2], 1, "valid", "NHWC", 2),
+            tf.conv2d_transpose(tf.conv2d(x, w, 2, "same"), w, [2, 5, 6, 3], 2, "same")]
+    outs += tf.grads(lambda a, b: tf.sum(tf.square(tf.conv2d(a, b, (2, 1), "same")))
+                     + tf.sum(tf.max_pool(a, 2, 1, "same")))([x, w])
+    nodes_out = [o._node() for o in outs]
+    _, leaves, nodes = structure(nodes_out)
+    plan = build_plan(nodes_out, nodes)
+    inputs = [leaf.buf for leaf in leaves]
+    for want, got in zip(current().run(plan, inputs), EmulatedCudaBackend().run(plan, inputs)):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
