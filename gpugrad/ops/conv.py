@@ -33,7 +33,7 @@ from .convert import convert, is_integer, tensor
 from .elementwise import add, div, mul
 from .linalg import matmul
 from .movement import pad as pad_op
-from .movement import reshape, stack, transpose
+from .movement import concat, reshape, transpose
 from .reductions import max as max_op
 from .reductions import sum as sum_op
 
@@ -210,7 +210,7 @@ def conv2d(x: TensorLike, filter: TensorLike, strides: Any, pad: Any, data_forma
                              "conv2d", data_format == "NHWC")
     taps = _taps(x4, (kh, kw), strides, dilations, out_hw, pads)
     n = x4.shape[0]
-    cols = stack(taps, 3) if len(taps) > 1 else taps[0]            # (N, Ho, Wo, kh*kw, Cin)
+    cols = concat(taps, 3) if len(taps) > 1 else taps[0]           # (N, Ho, Wo, kh*kw*Cin)
     y = matmul(reshape(cols, (n * out_hw[0] * out_hw[1], kh * kw * cin)),
                reshape(f, (kh * kw * cin, cout)))
     y = reshape(y, (n,) + out_hw + (cout,))
@@ -353,7 +353,11 @@ def max_pool(x: TensorLike, filter_size: Any, strides: Any, pad: Any,
     x4, squeeze, filter_hw, strides, out_hw, pads = _pool_setup(
         x, filter_size, strides, pad, dim_rounding_mode, "maxPool")
     taps = _taps(x4, filter_hw, strides, (1, 1), out_hw, pads, fill=-math.inf)
-    y = max_op(stack(taps, 3), 3) if len(taps) > 1 else T.same(taps[0])
+    if len(taps) == 1:
+        y = T.same(taps[0])
+    else:   # (N, Ho, Wo, kh*kw, C): the taps side by side, then the max over them
+        n, c = x4.shape[0], x4.shape[3]
+        y = max_op(reshape(concat(taps, 3), (n,) + out_hw + (len(taps), c)), 3)
     return reshape(y, y.shape[1:]) if squeeze else y
 
 
