@@ -33,7 +33,7 @@ from .convert import convert, is_integer, tensor
 from .elementwise import add, div, mul
 from .linalg import matmul
 from .movement import pad as pad_op
-from .movement import concat, reshape, transpose
+from .movement import reshape, transpose
 from .reductions import max as max_op
 from .reductions import sum as sum_op
 
@@ -161,8 +161,12 @@ def _taps(x: Tensor, filter_hw, strides, dilations, out_hw, pads, fill: float = 
     """The kh*kw strided slices of the padded NHWC input, row-major over the filter: tap (i, j)
     is x_padded[:, i*dh + o*sh, j*dw + p*sw, :] for the output position (o, p)."""
     top, bottom, left, right = pads
-    if any(pads):
+    if any(pads) and fill != 0:
         x = pad_op(x, [[0, 0], [top, bottom], [left, right], [0, 0]], fill)
+    elif any(pads):   # pad's unslice, built directly (the shapes are known good)
+        n, h, w, c = x.shape
+        x = T.unslice(x, (n, h + top + bottom, w + left + right, c),
+                      ((0, n, 1), (top, top + h, 1), (left, left + w, 1), (0, c, 1)))
     (kh, kw), (sh, sw), (dh, dw), (oh, ow) = filter_hw, strides, dilations, out_hw
     n, c = x.shape[0], x.shape[3]
     taps = []
@@ -173,6 +177,19 @@ def _taps(x: Tensor, filter_hw, strides, dilations, out_hw, pads, fill: float = 
             taps.append(x if (oh, ow) == x.shape[1:3] and (r0, c0) == (0, 0) and (sh, sw) == (1, 1)
                         else T.slice_(x, slices))
     return taps
+
+
+def _concat_channels(taps: list[Tensor]) -> Tensor:
+    """concat(taps, 3) for taps of one shape and dtype, built directly: a sum of unslices, which
+    the numpy backend fills in place (gpugrad/backends/interpret.py)."""
+    if len(taps) == 1:
+        return taps[0]
+    n, h, w, c = taps[0].shape
+    shape, out = (n, h, w, c * len(taps)), None
+    for t, tap in enumerate(taps):
+        piece = T.unslice(tap, shape, ((0, n, 1), (0, h, 1), (0, w, 1), (t * c, (t + 1) * c, 1)))
+        out = piece if out is None else add(out, piece)
+    return out
 
 
 def _nhwc(x: Tensor, data_format: str, api: str) -> Tensor:
@@ -210,10 +227,10 @@ def conv2d(x: TensorLike, filter: TensorLike, strides: Any, pad: Any, data_forma
                              "conv2d", data_format == "NHWC")
     taps = _taps(x4, (kh, kw), strides, dilations, out_hw, pads)
     n = x4.shape[0]
-    cols = concat(taps, 3) if len(taps) > 1 else taps[0]           # (N, Ho, Wo, kh*kw*Cin)
-    y = matmul(reshape(cols, (n * out_hw[0] * out_hw[1], kh * kw * cin)),
-               reshape(f, (kh * kw * cin, cout)))
-    y = reshape(y, (n,) + out_hw + (cout,))
+    cols = _concat_channels(taps)                                  # (N, Ho, Wo, kh*kw*Cin)
+    y = T.matmul(T.reshape(cols, (n * out_hw[0] * out_hw[1], kh * kw * cin)),
+                 T.reshape(f, (kh * kw * cin, cout)))
+    y = T.reshape(y, (n,) + out_hw + (cout,))
     if data_format == "NCHW":
         y = transpose(y, (0, 3, 1, 2))
     return reshape(y, y.shape[1:]) if squeeze else y
@@ -357,7 +374,7 @@ def max_pool(x: TensorLike, filter_size: Any, strides: Any, pad: Any,
         y = T.same(taps[0])
     else:   # (N, Ho, Wo, kh*kw, C): the taps side by side, then the max over them
         n, c = x4.shape[0], x4.shape[3]
-        y = max_op(reshape(concat(taps, 3), (n,) + out_hw + (len(taps), c)), 3)
+        y = max_op(T.reshape(_concat_channels(taps), (n,) + out_hw + (len(taps), c)), 3)
     return reshape(y, y.shape[1:]) if squeeze else y
 
 
