@@ -292,7 +292,8 @@ def test_pool_second_order_rank3_and_names():
     check_grads(lambda a: tf.max_pool(tf.square(a), 2, 1, "valid"), [rand(1, 3, 3, 2)], order=2)
     x = rand(4, 4, 2)
     assert tf.maxPool(x, 2, 2, "same").shape == (2, 2, 2) and tf.avgPool(x, 2, 2, "same").shape == (2, 2, 2)
-    assert tf.max_pool(tf.ones([1, 4, 4, 1], "int32"), 2, 2, "valid").dtype == "float32"
+    assert tf.max_pool(tf.ones([1, 4, 4, 1], "int32"), 2, 2, "valid").dtype == "int32"   # as TF.js
+    np.testing.assert_array_equal(tf.avg_pool(tf.tensor([[[[1], [2]], [[4], [4]]]], dtype="int32"), 2, 1, "valid").numpy(), [[[[2]]]])
     y = tf.max_pool(tf.tensor(x, dtype="float64"), 1, 1, "valid")    # a 1x1 window: the input
     np.testing.assert_array_equal(y.numpy(), x)
 

@@ -354,20 +354,26 @@ def depthwise_conv2d(x: TensorLike, filter: TensorLike, strides: Any, pad: Any,
 
 
 def _pool_setup(x: TensorLike, filter_size, strides, pad, mode, api):
-    x = _float(convert(x))
-    x4, squeeze = _batched(x, api, "input" if api == "maxPool" else "x", comma="")
+    x = convert(x)
+    dtype = x.dtype    # computed in float; an int32 input gives int32 back, as TF.js
+    x4, squeeze = _batched(_float(x), api, "input" if api == "maxPool" else "x", comma="")
     _check_rounding(api, pad, mode)
     filter_hw = _pair(filter_size, api, "filterSize")
     strides = _pair(strides, api, "strides")
     out_hw, pads = conv_info(x4.shape[1:3], filter_hw, strides, (1, 1), pad, mode, api)
-    return x4, squeeze, filter_hw, strides, out_hw, pads
+    return x4, squeeze, filter_hw, strides, out_hw, pads, dtype
+
+
+def _pool_result(y: Tensor, squeeze: bool, dtype: str) -> Tensor:
+    y = reshape(y, y.shape[1:]) if squeeze else y
+    return y if y.dtype == dtype else T.cast(y, dtype)
 
 
 def max_pool(x: TensorLike, filter_size: Any, strides: Any, pad: Any,
              dim_rounding_mode: str | None = None) -> Tensor:
     """tf.maxPool: the maximum over each window (padding never wins). Tied maxima share the
     gradient evenly (as gpugrad's max; TF.js gives it all to the first)."""
-    x4, squeeze, filter_hw, strides, out_hw, pads = _pool_setup(
+    x4, squeeze, filter_hw, strides, out_hw, pads, dtype = _pool_setup(
         x, filter_size, strides, pad, dim_rounding_mode, "maxPool")
     taps = _taps(x4, filter_hw, strides, (1, 1), out_hw, pads, fill=-math.inf)
     if len(taps) == 1:
@@ -375,14 +381,14 @@ def max_pool(x: TensorLike, filter_size: Any, strides: Any, pad: Any,
     else:   # (N, Ho, Wo, kh*kw, C): the taps side by side, then the max over them
         n, c = x4.shape[0], x4.shape[3]
         y = max_op(T.reshape(_concat_channels(taps), (n,) + out_hw + (len(taps), c)), 3)
-    return reshape(y, y.shape[1:]) if squeeze else y
+    return _pool_result(y, squeeze, dtype)
 
 
 def avg_pool(x: TensorLike, filter_size: Any, strides: Any, pad: Any,
              dim_rounding_mode: str | None = None) -> Tensor:
     """tf.avgPool: the mean over each window's positions inside the input (padding is not
     counted, as TF.js)."""
-    x4, squeeze, filter_hw, strides, out_hw, pads = _pool_setup(
+    x4, squeeze, filter_hw, strides, out_hw, pads, dtype = _pool_setup(
         x, filter_size, strides, pad, dim_rounding_mode, "avgPool")
     taps = _taps(x4, filter_hw, strides, (1, 1), out_hw, pads)
     total = taps[0]
@@ -399,4 +405,4 @@ def avg_pool(x: TensorLike, filter_size: Any, strides: Any, pad: Any,
         y = div(total, kh * kw) if kh * kw != 1 else T.same(total)
     else:
         y = div(total, tensor(count.reshape(1, oh, ow, 1).astype(dtypes.NUMPY[x4.dtype])))
-    return reshape(y, y.shape[1:]) if squeeze else y
+    return _pool_result(y, squeeze, dtype)
