@@ -170,6 +170,81 @@ class Dense:
         return f"<gpugrad.nn.Dense {self.name!r} {self.input_dim} -> {self.units}>"
 
 
+def _pair(who: str, name: str, value: Any) -> tuple[int, int]:
+    if isinstance(value, (tuple, list)) and len(value) == 2:
+        return _positive_int(who, name, value[0]), _positive_int(who, name, value[1])
+    v = _positive_int(who, name, value)
+    return v, v
+
+
+class Conv2D:
+    """y = activation(conv2d(x, kernel, strides, padding) + bias) for NHWC x of shape
+    [batch, height, width, input_channels]; kernel [kh, kw, input_channels, filters], named
+    '<name>/kernel' and '<name>/bias' as Dense's."""
+
+    def __init__(self, input_channels: int, filters: int, kernel_size: Any, strides: Any = 1,
+                 padding: Any = "same", activation: str | Callable | None = None,
+                 use_bias: bool = True, kernel_initializer: str | Initializer = "glorot_uniform",
+                 bias_initializer: str | Initializer = "zeros", seed: Any = None,
+                 name: str | None = None, dtype: str = "float32", dilations: Any = 1):
+        self.input_channels = _positive_int("Conv2D", "input_channels", input_channels)
+        self.filters = _positive_int("Conv2D", "filters", filters)
+        self.kernel_size = _pair("Conv2D", "kernel_size", kernel_size)
+        self.strides, self.padding, self.dilations = strides, padding, dilations
+        self.activation = _activation(activation)
+        self.name = name or f"conv2d_{next(_layer_ids)}"
+        dtype = dtypes.canonical(dtype)
+        rng = _rng(seed)
+        shape = self.kernel_size + (self.input_channels, self.filters)
+        self.kernel: Variable = variable(_initializer(kernel_initializer)(shape, rng, dtype),
+                                         name=f"{self.name}/kernel")
+        self.bias: Variable | None = variable(
+            _initializer(bias_initializer)((self.filters,), rng, dtype),
+            name=f"{self.name}/bias") if use_bias else None
+
+    @property
+    def trainable_variables(self) -> list[Variable]:
+        return [v for v in (self.kernel, self.bias) if v is not None and v.trainable]
+
+    def __call__(self, x: Any) -> Tensor:
+        y = O.conv2d(x, self.kernel, self.strides, self.padding, "NHWC", self.dilations)
+        if self.bias is not None:
+            y = O.add(y, self.bias)
+        return self.activation(y)
+
+    def __repr__(self) -> str:
+        return (f"<gpugrad.nn.Conv2D {self.name!r} {self.input_channels} -> {self.filters}, "
+                f"{self.kernel_size[0]}x{self.kernel_size[1]}>")
+
+
+class MaxPool2D:
+    """tf.maxPool over NHWC inputs; strides default to the pool size (as Keras)."""
+
+    def __init__(self, pool_size: Any = 2, strides: Any = None, padding: Any = "valid"):
+        self.pool_size = _pair("MaxPool2D", "pool_size", pool_size)
+        self.strides = self.pool_size if strides is None else _pair("MaxPool2D", "strides", strides)
+        self.padding = padding
+
+    @property
+    def trainable_variables(self) -> list[Variable]:
+        return []
+
+    def __call__(self, x: Any) -> Tensor:
+        return O.max_pool(x, self.pool_size, self.strides, self.padding)
+
+
+class Flatten:
+    """[batch, ...] -> [batch, everything else]."""
+
+    @property
+    def trainable_variables(self) -> list[Variable]:
+        return []
+
+    def __call__(self, x: Any) -> Tensor:
+        x = O.convert(x)
+        return O.reshape(x, (x.shape[0] if x.ndim else 1, -1))
+
+
 def _rate(who: str, rate: Any) -> float:
     if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not 0 <= rate < 1:
         raise ValueError(f"{who}: rate must be a number in [0, 1), got {rate!r}.")

@@ -37,6 +37,9 @@ TFJS_NAMES: dict[str, str] = {
     "logSumExp": "logsumexp", "argMax": "argmax", "argMin": "argmin",
     "expandDims": "expand_dims", "broadcastTo": "broadcast_to", "matMul": "matmul",
     "outerProduct": "outer_product", "logSoftmax": "log_softmax",
+    # convolution and pooling
+    "conv2dTranspose": "conv2d_transpose", "depthwiseConv2d": "depthwise_conv2d",
+    "maxPool": "max_pool", "avgPool": "avg_pool",
     # tensor methods that exist only as methods
     "asType": "cast", "dataSync": "data_sync", "arraySync": "array_sync",
     "toString": "to_string", "isDisposed": "is_disposed",

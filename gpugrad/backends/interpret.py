@@ -14,7 +14,13 @@ that can be settled when the plan is built settled then:
 * a temporary whose last use is a ufunc step of its own shape and dtype becomes that step's
   ``out=``, so a chain of elementwise steps reuses one buffer instead of allocating (and, for
   large arrays, page-faulting) a new one per step;
-* reductions call the ufunc's ``reduce`` directly.
+* reductions call the ufunc's ``reduce`` directly;
+* an ``unslice`` (x placed into zeros) whose only reader is an ``add`` of its shape is not
+  materialized: the add becomes ``other[slices] += x``, into the other operand's buffer when
+  that is a dead temporary of ours. A concat (a sum of unslices), im2col and its adjoint
+  col2im (convolutions, gpugrad/ops/conv.py) then fill one buffer instead of allocating a
+  zero-filled one per piece. It is the snippet's ``x + y`` with ``y = 0`` outside the slices,
+  left out (so a -0.0 there stays -0.0 where ``-0.0 + 0`` would give +0.0).
 """
 from __future__ import annotations
 
@@ -44,6 +50,12 @@ def _unslice(xp, v, shape, slices, dtype):
     out = xp.zeros(shape, dtype=dtype)
     out[tuple(_python_slice(*s) for s in slices)] = v  # broadcasts a constant
     return out
+
+
+def _add_into(target, index: tuple, v):
+    """target[index] += v, returning target: an add of an unslice done in place."""
+    target[index] += v
+    return target
 
 
 # --- ufunc forms of snippets -------------------------------------------------------------------
@@ -95,12 +107,13 @@ class _Writer:
 
     def __init__(self, group, xp):
         self.group, self.xp = group, xp
-        self.ns: dict = {"xp": xp, "_full": _full, "_unslice": _unslice, "np": np}
+        self.ns: dict = {"xp": xp, "_full": _full, "_unslice": _unslice, "_add_into": _add_into, "np": np}
         self.owned: set[int] = set()     # steps whose value is a fresh full-shape array of ours
         self.full: set[int] = set()      # steps whose value has its full (logical) shape
         self.last: dict[int, int] = {}   # step -> the step that reads it last
         self.held: dict[int, int] = {}   # step -> the last step that reads it or a view of it
         self.lines = ["def run(slots):"]
+        self.pending: set[int] = set()   # unslice steps left to their one reader, an add
 
     def const(self, value) -> str:
         name = f"c{len(self.ns)}"
@@ -136,7 +149,28 @@ def _sample(w: _Writer, s: int):
     return np.ones(2, dt) if s in w.full else np.ones((), dt)
 
 
+def _add_of_unslice(w: _Writer, k, ins, a) -> str:
+    """An add one of whose operands is a pending unslice: add the unslice's source into the
+    other operand's slices (its buffer when that is a dead temporary of ours, else a copy)."""
+    p = next(s for s in ins.srcs if s in w.pending)
+    o = ins.srcs[1] if ins.srcs[0] == p else ins.srcs[0]
+    index = w.const(tuple(_python_slice(*s) for s in w.group.instrs[p].arg[1]))
+    dt = w.const(dtypes.NUMPY[ins.dtype])
+    if o in w.pending:   # both are: the other one is placed into zeros first
+        u = w.group.instrs[o]
+        target = f"_unslice(xp, v{o}, {u.arg[0]!r}, {u.arg[1]!r}, {dt})"
+    elif w.reusable(o, k):
+        target = f"v{o}"
+    else:
+        target = f"xp.array({w.full_of(o)}, dtype={dt}, order='C', copy=True)"
+    w.full.add(k)
+    w.owned.add(k)
+    return f"_add_into({target}, {index}, v{p})"
+
+
 def _elementwise(w: _Writer, k, ins, a) -> str:
+    if w.pending and any(s in w.pending for s in ins.srcs):
+        return _add_of_unslice(w, k, ins, a)
     arity = P.ARITY[ins.op]
     dt = dtypes.NUMPY[ins.dtype]
     is_full = any(s in w.full for s in ins.srcs)
@@ -205,6 +239,8 @@ def _slice(w: _Writer, k, ins, a) -> str:
 
 
 def _unslice_step(w: _Writer, k, ins, a) -> str:
+    if k in w.pending:
+        return a[0]   # x itself: its one reader, an add, places it
     w.full.add(k)
     w.owned.add(k)
     return f"_unslice(xp, {a[0]}, {ins.arg[0]!r}, {ins.arg[1]!r}, {w.const(dtypes.NUMPY[ins.dtype])})"
@@ -223,6 +259,28 @@ EMITTERS: dict[str, Emitter] = {
 }
 
 
+def _pending_unslices(group, xp) -> set[int]:
+    """The unslice steps whose only reader is an add of their shape and dtype (not an output):
+    _add_of_unslice places them into the add's other operand."""
+    if xp is not np:
+        return set()
+    readers: dict[int, list[int]] = {}
+    for k, ins in enumerate(group.instrs):
+        for s in ins.srcs:
+            readers.setdefault(s, []).append(k)
+    outputs = {i for i, _ in group.outputs}
+    found = set()
+    for u, ins in enumerate(group.instrs):
+        if ins.op != "unslice" or u in outputs or len(readers.get(u, ())) != 1:
+            continue
+        add = group.instrs[readers[u][0]]
+        if add.op == "add" and add.shape == ins.shape and add.dtype == ins.dtype == add.arg \
+                and len(add.srcs) == 2 and add.srcs[0] != add.srcs[1] \
+                and ufunc_form("add", 2, add.arg) is np.add:
+            found.add(u)
+    return found
+
+
 def compile_group(group, xp):
     """The group as a Python function of the slot list."""
     w = _Writer(group, xp)
@@ -231,6 +289,7 @@ def compile_group(group, xp):
             w.last[s] = k
     for i, _ in group.outputs:
         w.last[i] = len(group.instrs)
+    w.pending = _pending_unslices(group, xp)
     # A movement step (reshape, transpose, broadcast, slice) may be a view of its source: the
     # source's buffer stays in use while the view does, so it is no out= target until then.
     w.held = dict(w.last)

@@ -28,10 +28,14 @@ WORKLOADS = {  # name -> what it measures (shown by --help)
     "matmul": "a sqrt(n) x sqrt(n) float matmul; reported in TFLOP/s, no floor",
     "elementwise": "every elementwise primitive, forward (x -> y) and backward (x, dy -> dx), "
                    "named op:fwd / op:bwd",
+    "conv2d": "variable_grads of sum(conv2d(x, w, 1, 'same') * dy) for x and w (NHWC, 3x3): the "
+              "forward conv and both gradients at batch 64, 8x8x1 -> 32 and 32x32x16 -> 32; fixed "
+              "shapes, --sizes does not apply; TFLOP/s",
     "train": "one Adam step of an MLP (relu, softmax cross-entropy) at batch 64, 256-256-256 "
              "and batch 4096, 1024-4096-1024; fixed shapes, --sizes does not apply; plus the "
              "data-parallel step with 1 process and 2 MPI ranks (needs gpugrad[dist])",
 }
+FIXED_SHAPES = ("conv2d", "train")   # run once, at their own shapes, whatever --sizes says
 COPY = "copy"          # the contender that is the floor
 MAX_INPUT_SETS = 16    # input sets kept to defeat the cache (see _input_sets)
 DEFAULT_L2_BYTES = 50 * 2 ** 20  # H100's L2, where the device does not say
@@ -50,6 +54,9 @@ def _workloads(names: Sequence[str], n: int, dtype: str, compare: set):
         elif name == "train":  # fixed shapes, from issue 5's targets
             yield lambda: W.mlp_step(64, 256, 256, 256, compare)
             yield lambda: W.mlp_step(4096, 1024, 4096, 1024, compare)
+        elif name == "conv2d":
+            yield lambda: W.conv2d_step(64, 8, 1, 32, 3, compare)
+            yield lambda: W.conv2d_step(64, 32, 16, 32, 3, compare)
         elif name == "elementwise":
             for op in W.ELEMENTWISE:
                 yield lambda op=op: W.elementwise(op, n, dtype, False)
@@ -130,9 +137,9 @@ def run(sizes: Sequence[int], names: Sequence[str], dtype: str = "float32", comp
     device = "cupy" if backend.name == "cupy" else "cpu"
     cache = cache_bytes(backend) if cache is None else cache
     compare = set(compare)
-    jobs = [(n, make) for n in sizes for make in _workloads([w for w in names if w != "train"], n, dtype, compare)]
-    if "train" in names:
-        jobs += [(None, make) for make in _workloads(["train"], 0, dtype, compare)]
+    fixed = [w for w in names if w in FIXED_SHAPES]
+    jobs = [(n, make) for n in sizes for make in _workloads([w for w in names if w not in fixed], n, dtype, compare)]
+    jobs += [(None, make) for make in _workloads(fixed, 0, dtype, compare)]
     progress, rows = _Progress(len(jobs)), []
     for n, make in jobs:
         engine.plans.clear()

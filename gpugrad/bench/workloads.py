@@ -301,3 +301,87 @@ def _torch_mlp_step(x, labels, params):
         torch.nn.functional.cross_entropy(z, yt).backward()
         opt.step()
     return step
+
+
+# --- a convolution, forward and backward -------------------------------------------------------
+
+
+def numpy_conv2d_step(x, w, dy):
+    """A careful numpy user's 'same' stride-1 conv2d (NHWC) with both gradients: im2col (one
+    slice copy per tap), one GEMM forward, two backward, col2im by slice adds."""
+    n, h, wd, c = x.shape
+    k, f = w.shape[0], w.shape[3]
+    p = k // 2
+    xp = np.zeros((n, h + k - 1, wd + k - 1, c), x.dtype)
+    cols = np.empty((n, h, wd, k * k, c), x.dtype)
+    dxp = np.zeros_like(xp)
+
+    def step():
+        xp[:, p:p + h, p:p + wd] = x
+        for i in range(k):
+            for j in range(k):
+                cols[:, :, :, i * k + j] = xp[:, i:i + h, j:j + wd]
+        c2 = cols.reshape(-1, k * k * c)
+        y = c2 @ w.reshape(-1, f)
+        dyf = dy.reshape(-1, f)
+        dw = (c2.T @ dyf).reshape(w.shape)
+        dcols = (dyf @ w.reshape(-1, f).T).reshape(n, h, wd, k * k, c)
+        dxp.fill(0)
+        for i in range(k):
+            for j in range(k):
+                dxp[:, i:i + h, j:j + wd] += dcols[:, :, :, i * k + j]
+        return np.vdot(y, dyf), dxp[:, p:p + h, p:p + wd], dw
+    return step
+
+
+def conv2d_step(batch: int, side: int, c_in: int, c_out: int, k: int, compare: set) -> Workload:
+    """variable_grads of sum(conv2d(x, w, 1, 'same') * dy) for x and w: the forward conv and
+    both of its gradients, NHWC."""
+    rng = np.random.default_rng(5)
+    xn = rng.standard_normal((batch, side, side, c_in)).astype(np.float32)
+    wn = (rng.standard_normal((k, k, c_in, c_out)) / math.sqrt(k * k * c_in)).astype(np.float32)
+    dyn = rng.standard_normal((batch, side, side, c_out)).astype(np.float32)
+    x, w = tf.variable(tf.tensor(xn)), tf.variable(tf.tensor(wn))
+    dy = tf.tensor(dyn)
+    f = lambda: tf.sum(tf.mul(tf.conv2d(x, w, 1, "same"), dy))  # noqa: E731
+
+    def run():
+        value, grads = tf.variable_grads(f, [x, w])
+        _realize(value, *grads.values())
+        return value, grads
+    flops = 3 * 2.0 * batch * side * side * k * k * c_in * c_out
+    work = Workload(f"conv2d{batch}x{side}x{side}x{c_in}-{k}x{k}-{c_out}", xn.size + wn.size,
+                    "float32", 4 * (2 * xn.size + 2 * wn.size + dyn.size), run, flops=flops)
+    work.baselines["numpy"] = numpy_conv2d_step(xn, wn, dyn)
+    from gpugrad.backends import current
+    on_gpu = current().name == "cupy"
+    if "torch" in compare:
+        try:
+            import torch
+            dev = "cuda" if on_gpu and torch.cuda.is_available() else "cpu"
+            xt = torch.tensor(xn, device=dev).permute(0, 3, 1, 2).contiguous()
+            wt = torch.tensor(wn, device=dev).permute(3, 2, 0, 1).contiguous()
+            dyt = torch.tensor(dyn, device=dev).permute(0, 3, 1, 2).contiguous()
+
+            def eager():
+                a, b = xt.detach().requires_grad_(), wt.detach().requires_grad_()
+                y = torch.sum(torch.nn.functional.conv2d(a, b, padding=k // 2) * dyt)
+                return y, torch.autograd.grad(y, [a, b])
+            work.baselines["torch-eager"] = eager
+        except Exception:  # noqa: BLE001 - a baseline that cannot run is left out
+            pass
+    if "jax" in compare:
+        try:
+            import jax
+            import jax.numpy as jnp
+
+            def loss(a, b, d):
+                y = jax.lax.conv_general_dilated(a, b, (1, 1), "SAME",
+                                                 dimension_numbers=("NHWC", "HWIO", "NHWC"))
+                return jnp.sum(y * d)
+            vg = jax.jit(jax.value_and_grad(loss, argnums=(0, 1)))
+            js = [jnp.asarray(a) for a in (xn, wn, dyn)]
+            work.baselines["jax-jit"] = lambda: jax.block_until_ready(vg(*js))
+        except Exception:  # noqa: BLE001
+            pass
+    return work

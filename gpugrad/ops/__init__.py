@@ -3,13 +3,14 @@
 Every function checks its arguments and computes the result's shape and dtype at once
 (raising with both shapes in the message); nothing runs until a value is read. By concern:
 convert (making tensors, argument checks), creation, elementwise, reductions, activations,
-movement, linalg, normalization.
+movement, linalg, normalization, conv (convolution and pooling).
 """
 from __future__ import annotations
 
 from typing import Any
 
 from .activations import *  # noqa: F401,F403
+from .conv import *  # noqa: F401,F403
 from .convert import *  # noqa: F401,F403
 from .creation import *  # noqa: F401,F403
 from .elementwise import *  # noqa: F401,F403
@@ -18,6 +19,7 @@ from .movement import *  # noqa: F401,F403
 from .normalization import *  # noqa: F401,F403
 from .reductions import *  # noqa: F401,F403
 from .activations import __all__ as _activations
+from .conv import __all__ as _conv
 from .convert import __all__ as _convert
 from .creation import __all__ as _creation
 from .elementwise import __all__ as _elementwise
@@ -26,4 +28,5 @@ from .movement import __all__ as _movement
 from .normalization import __all__ as _normalization
 from .reductions import __all__ as _reductions
 
-__all__ = _activations + _convert + _creation + _elementwise + _linalg + _movement + _normalization + _reductions
+__all__ = (_activations + _conv + _convert + _creation + _elementwise + _linalg + _movement
+           + _normalization + _reductions)
