@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import operator
+import weakref
 from typing import Any, Callable, NamedTuple, Sequence
 
 from . import dtypes
@@ -21,6 +22,7 @@ from . import engine
 from . import primitives as P
 from . import ops as O
 from . import tensor as T
+from .caches import Table
 from .derivatives import vjp
 from .schedule import PlanCache, build_plan, structure
 from .tensor import Tensor, ids, shape_str, trace, track
@@ -135,6 +137,9 @@ _NO_CONNECTION = (
     "minimize().")
 
 _fast_plans = PlanCache("gradient plans")
+# (y's structural key, the id of the leaf each trainable variable was read through, -1 for
+# none) -> (plan, weak references to its input leaves, where each gradient sits).
+_hot_plans = Table("gradient plans by key", 4096)
 
 
 def _is_variable(v) -> bool:
@@ -316,19 +321,61 @@ def plan_variable_grads(f, var_list=None):
 
 
 def _variable_grads_cached(y, start, trainable, targets):
-    """The common case, a repeated call: find the plan by the forward graph's structure and
-    skip the backward walk."""
+    """The common case, a repeated call. First by y's structural key, built as f created
+    its nodes (tensor.py): the key names the very leaves the graph reads, so a hit knows the
+    plan and its inputs without any walk over the graph. Only for a graph whose every op f
+    created (y.lo >= start) and whose variables f read once each."""
+    if y.lo >= start:
+        tkey = []
+        for ts in targets:
+            if len(ts) != 1:
+                if ts:
+                    break
+                tkey.append(-1)
+            else:
+                tkey.append(ts[0].id)
+        else:
+            hot_key = (y.key, *tkey)
+            entry = _hot_plans.get(hot_key)
+            if entry is not None:
+                plan, refs, present = entry
+                leaves = [r() for r in refs]
+                if all([leaf is not None and leaf.buf is not None for leaf in leaves]):
+                    return _wrap_results(y, trainable, present, engine.run_plan(plan, leaves))
+            value, found, hot = _variable_grads_walked(y, start, trainable, targets)
+            if hot is not None:
+                _hot_plans.put(hot_key, hot)
+            return value, found
+    return _variable_grads_walked(y, start, trainable, targets)[:2]
+
+
+def _wrap_results(y, trainable, present, bufs):
+    if y.buf is None:  # (never over a realized y: f may have returned a variable's leaf)
+        y.buf = bufs[0]
+        track(y)
+    value = Tensor("buffer", (), None, y.shape, y.dtype, bufs[0])
+    found = {}
+    for v, k in zip(trainable, present):
+        if k is not None:
+            found[id(v)] = Tensor("buffer", (), None, v.shape, dtypes.grad_dtype(v.dtype), bufs[k])
+    return value, found
+
+
+def _variable_grads_walked(y, start, trainable, targets):
+    """The cached path by a walk over the graph: find the plan by the forward graph's
+    structure and skip the backward walk. Also returns what the key-only path caches (the
+    plan and its input leaves, weakly) where that path may replay it, else None."""
     key, leaves, nodes = structure([y], keep_aliases=True)
     if key is None or any(len(ts) > 1 for ts in targets):
         # custom gradients close over arbitrary tensors: never replay them; nor the rare f
         # that assigns a variable it read
         value, found, _ = _variable_grads_traced(y, start, trainable, targets)
-        return value, found
+        return value, found, None
     for n in leaves:
         if n.op != "buffer":
             # Realized intermediates (f printed one, say) hide the graph behind them.
             value, found, _ = _variable_grads_traced(y, start, trainable, targets)
-            return value, found
+            return value, found, None
     position = {n: i for i, n in enumerate(leaves)}
     # Nodes made before f started are constants to it: which ones are is part of the key.
     full_key = (key, tuple([position.get(ts[0], -1) if ts else -1 for ts in targets]),
@@ -338,18 +385,14 @@ def _variable_grads_cached(y, start, trainable, targets):
         value, found, entry = _variable_grads_traced(y, start, trainable, targets, leaves)
         if entry is not None:
             _fast_plans.put(full_key, entry)
-        return value, found
+    else:
+        plan, picks, present = entry
+        value, found = _wrap_results(y, trainable, present,
+                                     engine.run_plan(plan, [leaves[i] for i in picks]))
+    if entry is None:
+        return value, found, None
     plan, picks, present = entry
-    bufs = engine.run_plan(plan, [leaves[i] for i in picks])
-    if y.buf is None:  # (never over a realized y: f may have returned a variable's leaf)
-        y.buf = bufs[0]
-        track(y)
-    value = T.Tensor("buffer", (), None, y.shape, y.dtype, bufs[0])
-    found = {}
-    for v, k in zip(trainable, present):
-        if k is not None:
-            found[id(v)] = T.Tensor("buffer", (), None, v.shape, dtypes.grad_dtype(v.dtype), bufs[k])
-    return value, found
+    return value, found, (plan, tuple([weakref.ref(leaves[i]) for i in picks]), present)
 
 
 # --- grad, grads, value_and_grad, value_and_grads --------------------------------------------
