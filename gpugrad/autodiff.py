@@ -202,7 +202,6 @@ def _targets(trainable):
 _serial = operator.attrgetter("serial")
 
 
-@_pinning
 def variable_grads(f: Callable[[], Tensor], var_list: Sequence[Variable] | None = None) -> VariableGrads:
     """The value of f() and its gradient with respect to each trainable variable, by name.
 
@@ -210,6 +209,53 @@ def variable_grads(f: Callable[[], Tensor], var_list: Sequence[Variable] | None 
     explicitly listed non-trainable variable maps to None; a variable f does not use is absent.
     The value and all gradients are computed by one plan when this returns.
     """
+    tr = trace
+    if tr.pins is None and tr.depth == 0 and (var_list.__class__ is list or var_list.__class__ is tuple) \
+            and var_list and callable(f):
+        # The common case, checked cheaply: a top-level call over distinct, live, trainable
+        # variables (what _variables_for accepts without a message), each pinned before f
+        # runs, as there. Anything else takes the general path.
+        pins = {}
+        for v in var_list:
+            if v.__class__ is not Variable or not v._trainable or v.disposed or id(v) in pins:
+                break
+            pins[id(v)] = (v, [v.value_node])
+        else:
+            tr.pins = pins
+            try:
+                start = next(ids)
+                tr.depth = 1
+                try:
+                    y = f()
+                finally:
+                    tr.depth = 0
+                y = _as_result(y)
+                hot_key = [y.key]
+                for v in var_list:
+                    leaves = pins[id(v)][1]
+                    if len(leaves) != 1:   # f assigned it: the general path
+                        break
+                    hot_key.append(leaves[0].id)
+                else:
+                    if y.lo >= start:
+                        entry = _hot_plans.get(tuple(hot_key))
+                        if entry is not None:
+                            plan, refs, present = entry
+                            leaves = [r() for r in refs]
+                            if all([leaf is not None and leaf.buf is not None for leaf in leaves]):
+                                value, found = _wrap_results(y, var_list, present,
+                                                             engine.run_plan(plan, leaves))
+                                return _result(value, found, var_list, ())
+                value, found = _variable_grads_cached(
+                    y, start, var_list, [tuple(pins[id(v)][1]) for v in var_list])
+            finally:
+                tr.pins = None
+            return _result(value, found, var_list, ())
+    return _variable_grads_general(f, var_list)
+
+
+@_pinning
+def _variable_grads_general(f, var_list):
     trainable, frozen = _variables_for(f, var_list, "variable_grads")
     start, y = _call(f)
     y = _as_result(y)   # f may return a variable itself: reading it pins it too
@@ -218,15 +264,27 @@ def variable_grads(f: Callable[[], Tensor], var_list: Sequence[Variable] | None 
         value, found = _variable_grads_cached(y, start, trainable, targets)
     else:  # inside another differentiation: keep the graph so it can differentiate this
         value, found, _ = _variable_grads_traced(y, start, trainable, targets)
+    return _result(value, found, trainable, frozen)
+
+
+def _result(value, found, trainable, frozen) -> VariableGrads:
     grads = {v.name: found[id(v)] for v in trainable if id(v) in found}
     for v in frozen:
         grads.setdefault(v.name, None)
-    return VariableGrads(value, {name: grads[name] for name in _ordered(tuple(grads))})
+    order = _ordered(tuple(grads))
+    if order is not None:
+        grads = {name: grads[name] for name in order}
+    return _new_tuple(VariableGrads, (value, grads))
+
+
+_new_tuple = tuple.__new__   # VariableGrads(value, grads) without its Python-level __new__
 
 
 @functools.lru_cache(maxsize=1024)
-def _ordered(names: tuple) -> list:
-    return js_key_order(list(names))
+def _ordered(names: tuple) -> list | None:
+    """JS object key order of the names; None where that is the order given."""
+    order = js_key_order(list(names))
+    return None if order == list(names) else order
 
 
 def _check_connected_scalar(y, trainable, depends, targets):

@@ -207,24 +207,34 @@ class ReadWriteLock:
     never wait for each other."""
 
     def __init__(self):
-        self._cond = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         self._readers = 0
         self._writing = False
         self._waiting = 0
 
     # acquire/release rather than a generator context manager: every plan run reads, and a
-    # @contextmanager costs several microseconds per use
+    # @contextmanager costs several microseconds per use; the bare lock rather than
+    # `with self._cond` (a Python-level __enter__/__exit__ pair)
     def acquire_read(self) -> None:
-        with self._cond:
+        lock = self._lock
+        lock.acquire()
+        try:
             while self._writing or self._waiting:
                 self._cond.wait()
             self._readers += 1
+        finally:
+            lock.release()
 
     def release_read(self) -> None:
-        with self._cond:
+        lock = self._lock
+        lock.acquire()
+        try:
             self._readers -= 1
             if not self._readers and self._waiting:
                 self._cond.notify_all()
+        finally:
+            lock.release()
 
     @contextlib.contextmanager
     def reading(self):
@@ -261,10 +271,16 @@ buffers_lock = ReadWriteLock()   # plans read leaf buffers; optimizers write the
 # alive, so garbage collection frees what nobody holds. Not a WeakSet: its lookups compare
 # tensors with ==, which is elementwise. Adding takes no lock (it is on the path of every
 # realization, and one dict store is atomic under the GIL).
-_live: "dict[int, weakref.KeyedRef]" = {}
+_live: "dict[int, _Ref]" = {}
 
 
-def _forget(ref: weakref.KeyedRef, live: dict = _live) -> None:
+class _Ref(weakref.ref):
+    """weakref.KeyedRef without its Python-level __new__ and __init__ (a third of the cost of
+    tracking a result)."""
+    __slots__ = ("key",)
+
+
+def _forget(ref: _Ref, live: dict = _live) -> None:
     if live.get(ref.key) is ref:
         del live[ref.key]
 
@@ -282,7 +298,8 @@ def track(t: Tensor, scoped: bool = True) -> None:
     variables' values live outside tidy, as in TF.js)."""
     k = id(t)
     if k not in _live:
-        _live[k] = weakref.KeyedRef(t, _forget, k)
+        ref = _live[k] = _Ref(t, _forget)
+        ref.key = k
     if scoped and open_scopes[0]:
         scopes = getattr(tidy_scopes, "stack", None)
         if scopes:

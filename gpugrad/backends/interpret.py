@@ -279,6 +279,38 @@ def run_plan(plan, slots: list, run_group: Callable) -> list:
             for s, shape in plan.outputs]
 
 
+def compile_plan(plan, group_fns: list) -> Callable[[list], list]:
+    """run_plan(plan, slots, ...) as one generated function of the adopted inputs, given a
+    callable of the slot list for each group: the loop, the slot releases and the output
+    list written out, so a cached call pays one Python call per group and nothing per slot."""
+    ns = {f"g{k}": fn for k, fn in enumerate(group_fns)}
+    ns["_pad"] = [None] * (len(plan.slot_specs) - plan.n_inputs)
+    lines = ["def run(slots):", "    slots += _pad"]
+    for k, dead in enumerate(plan.free_after):
+        lines.append(f"    g{k}(slots)")
+        for s in dead:
+            lines.append(f"    slots[{s}] = None")
+    outs = []
+    for k, (s, shape) in enumerate(plan.outputs):
+        ns[f"s{k}"] = shape
+        lines.append(f"    o{k} = slots[{s}]")
+        outs.append(f"o{k} if o{k}.shape == s{k} else o{k}.reshape(s{k})")
+    lines.append(f"    return [{', '.join(outs)}]")
+    source = "\n".join(lines)
+    exec(compile(source, "<gpugrad plan>", "exec"), ns)
+    ns["run"].source = source
+    return ns["run"]
+
+
+def group_function(group, xp) -> Callable[[list], None]:
+    """The group's compiled Python function (made once, kept in group.cache)."""
+    key = ("python", xp.__name__)
+    fn = group.cache.get(key)
+    if fn is None:
+        fn = group.cache[key] = compile_group(group, xp)
+    return fn
+
+
 def run_group(group, slots: list, xp) -> None:
     key = ("python", xp.__name__)
     fn = group.cache.get(key)
