@@ -131,6 +131,11 @@ def _retire_leaf(var: Variable) -> Tensor:
     new value must not be updated in place). A lazy expression built from the old value still
     holds the old leaf: it gets a private copy of the old values, as Variable promises."""
     old = var.value_node
+    if _ALONE is not None and sys.getrefcount(old) <= _ALONE + 1:
+        # Held by var (and this local) only: nothing can see the update but through var, so
+        # the leaf stays, and with it the key of every graph over it (a training step's
+        # variable_grads then finds its plan by key, without a walk; see autodiff).
+        return old
     leaf = var.value_node = variable_leaf(old.buf, old.shape, old.dtype)
     if _ALONE is None or sys.getrefcount(old) > _ALONE:
         old.buf = old.buf.copy()
