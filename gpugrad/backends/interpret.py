@@ -188,19 +188,28 @@ def _reduce(w: _Writer, k, ins, a) -> str:
     return f"{w.const(ufunc)}.reduce({x}, axis={ins.arg!r}, keepdims=True{extra})"
 
 
+# Movement steps call the array's methods (C-level) rather than xp's functions (Python-level
+# wrappers, about a microsecond each on numpy), and their results have their full shape.
 def _reshape(w: _Writer, k, ins, a) -> str:
-    return f"xp.reshape({w.full_of(ins.srcs[0])}, {ins.shape!r})"
+    w.full.add(k)
+    return f"{w.full_of(ins.srcs[0])}.reshape({ins.shape!r})"
 
 
 def _permute(w: _Writer, k, ins, a) -> str:
-    return f"xp.transpose({w.full_of(ins.srcs[0])}, {ins.arg!r})"
+    w.full.add(k)
+    return f"{w.full_of(ins.srcs[0])}.transpose({ins.arg!r})"
 
 
 def _expand(w: _Writer, k, ins, a) -> str:
-    return f"xp.broadcast_to({w.full_of(ins.srcs[0])}, {ins.shape!r})"
+    # The value as it is, not broadcast: its rank is the result's with size-1 axes where it
+    # is expanded (or it is a 0-d constant), so the elementwise steps that read it broadcast
+    # it themselves, and a step that needs the full shape (a reduction, a movement, an
+    # output) broadcasts it there (full_of).
+    return a[0]
 
 
 def _slice(w: _Writer, k, ins, a) -> str:
+    w.full.add(k)
     return f"{w.full_of(ins.srcs[0])}[{w.const(tuple(_python_slice(*s) for s in ins.arg))}]"
 
 
