@@ -240,11 +240,22 @@ def variable_grads(f: Callable[[], Tensor], var_list: Sequence[Variable] | None 
                     if y.lo >= start:
                         entry = _hot_plans.get(tuple(hot_key))
                         if entry is not None:
-                            plan, refs, present = entry
-                            leaves = [r() for r in refs]
-                            if all([leaf is not None and leaf.buf is not None for leaf in leaves]):
-                                value, found = _wrap_results(y, var_list, present,
-                                                             engine.run_plan(plan, leaves))
+                            plan, refs, present, specs = entry
+                            leaves = []
+                            for r in refs:
+                                leaf = r()
+                                if leaf is None or leaf.buf is None:
+                                    break
+                                leaves.append(leaf)
+                            else:
+                                outs = engine.run_plan(plan, leaves)
+                                if y.buf is None:   # (never over a realized y, see _wrap_results)
+                                    y.buf = outs[0]
+                                    track(y)
+                                value = Tensor("buffer", (), None, y.shape, y.dtype, outs[0])
+                                found = {}
+                                for i, k, shape, dtype in specs:
+                                    found[id(var_list[i])] = Tensor("buffer", (), None, shape, dtype, outs[k])
                                 return _result(value, found, var_list, ())
                 value, found = _variable_grads_cached(
                     y, start, var_list, [tuple(pins[id(v)][1]) for v in var_list])
@@ -396,7 +407,7 @@ def _variable_grads_cached(y, start, trainable, targets):
             hot_key = (y.key, *tkey)
             entry = _hot_plans.get(hot_key)
             if entry is not None:
-                plan, refs, present = entry
+                plan, refs, present, _ = entry
                 leaves = [r() for r in refs]
                 if all([leaf is not None and leaf.buf is not None for leaf in leaves]):
                     return _wrap_results(y, trainable, present, engine.run_plan(plan, leaves))
@@ -450,7 +461,11 @@ def _variable_grads_walked(y, start, trainable, targets):
     if entry is None:
         return value, found, None
     plan, picks, present = entry
-    return value, found, (plan, tuple([weakref.ref(leaves[i]) for i in picks]), present)
+    # (position among the trainable variables, output, shape, dtype) of each gradient: by
+    # position, as the entry must not hold variables (nor, but weakly, leaves) alive
+    specs = tuple([(i, k, v.shape, dtypes.grad_dtype(v.dtype))
+                   for i, (v, k) in enumerate(zip(trainable, present)) if k is not None])
+    return value, found, (plan, tuple([weakref.ref(leaves[i]) for i in picks]), present, specs)
 
 
 # --- grad, grads, value_and_grad, value_and_grads --------------------------------------------
