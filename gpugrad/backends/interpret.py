@@ -101,6 +101,12 @@ class _Writer:
         self.last: dict[int, int] = {}   # step -> the step that reads it last
         self.held: dict[int, int] = {}   # step -> the last step that reads it or a view of it
         self.lines = ["def run(slots):"]
+        self.values: dict[int, object] = {}   # steps known when the plan is built: constants
+
+    def folded(self, k: int, value) -> str:
+        """Step k is the constant value, computed now (numpy only)."""
+        self.values[k] = value
+        return self.const(value)
 
     def const(self, value) -> str:
         name = f"c{len(self.ns)}"
@@ -127,7 +133,8 @@ def _load(w: _Writer, k, ins, a) -> str:
 
 
 def _const(w: _Writer, k, ins, a) -> str:
-    return w.const(w.xp.asarray(ins.arg, dtype=dtypes.NUMPY[ins.dtype]))
+    value = w.xp.asarray(ins.arg, dtype=dtypes.NUMPY[ins.dtype])
+    return w.folded(k, value) if w.xp is np else w.const(value)
 
 
 def _sample(w: _Writer, s: int):
@@ -150,6 +157,14 @@ def _elementwise(w: _Writer, k, ins, a) -> str:
         w.full.add(k)
         if not any(result is x for x in samples):   # an identity snippet (copy) hands back its operand
             w.owned.add(k)
+    if ins.srcs and all(s in w.values for s in ins.srcs):
+        # Constant operands only (derivative rules make such steps, T(1) - T(2) * ...): the
+        # same call, made once now.
+        with np.errstate(all="ignore"):
+            value = fn(*[w.values[s] for s in ins.srcs])
+            if sample.dtype != dt:
+                value = np.asarray(value, dtype=dt)
+        return w.folded(k, value)
     if sample.dtype != dt:
         return f"xp.asarray({w.const(fn)}({', '.join(a)}), dtype={w.const(dt)})"
     if ufunc is not None and is_full:
@@ -201,6 +216,8 @@ def _permute(w: _Writer, k, ins, a) -> str:
 
 
 def _expand(w: _Writer, k, ins, a) -> str:
+    if ins.srcs[0] in w.values:
+        w.values[k] = w.values[ins.srcs[0]]
     # The value as it is, not broadcast: its rank is the result's with size-1 axes where it
     # is expanded (or it is a 0-d constant), so the elementwise steps that read it broadcast
     # it themselves, and a step that needs the full shape (a reduction, a movement, an
