@@ -6,7 +6,7 @@ import platform
 import numpy as np
 
 from .. import dtypes
-from .interpret import compile_plan, group_function, run_group
+from .interpret import compile_plan, group_function, run_group, run_plan
 
 
 # np.errstate(all="ignore") costs about 2 us per use (a Python-level context manager that
@@ -67,8 +67,12 @@ class NumpyBackend:
         slots = [b if b.__class__ is np.ndarray else self.adopt(b) for b in inputs]
         runner = plan.runners.get("numpy")
         if runner is None:
-            runner = plan.runners["numpy"] = compile_plan(
-                plan, [group_function(g, np) for g in plan.groups])
+            if "numpy" in plan.runners:   # a repeated plan: worth its one function
+                runner = plan.runners["numpy"] = compile_plan(
+                    plan, [group_function(g, np) for g in plan.groups])
+            else:                         # a first run: the loop (compiling costs more)
+                plan.runners["numpy"] = None
+                runner = lambda slots: run_plan(plan, slots, self.run_group)  # noqa: E731
         token = _ignore_fp_errors()  # NaN and Inf flow through as IEEE values
         try:
             return runner(slots)
