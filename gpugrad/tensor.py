@@ -105,8 +105,11 @@ class Tensor:
             if op == "custom_grad":   # its function and saved tensors: never a shared key
                 self.key = i
             else:
-                key = _keys.get(k)
-                self.key = key if key is not None else _intern(k)
+                try:
+                    key = _keys.get(k)
+                    self.key = key if key is not None else _intern(k)
+                except TypeError:     # an unhashable arg (a list, say): a key of its own
+                    self.key = i
         elif op == "const":
             self.lo = NO_OP
             k = ("C", repr(arg), shape, dtype)
