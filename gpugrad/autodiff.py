@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import operator
+import weakref
 from typing import Any, Callable, NamedTuple, Sequence
 
 from . import dtypes
@@ -21,6 +22,7 @@ from . import engine
 from . import primitives as P
 from . import ops as O
 from . import tensor as T
+from .caches import Table
 from .derivatives import vjp
 from .schedule import PlanCache, build_plan, structure
 from .tensor import Tensor, ids, shape_str, trace, track
@@ -135,6 +137,9 @@ _NO_CONNECTION = (
     "minimize().")
 
 _fast_plans = PlanCache("gradient plans")
+# (y's structural key, the id of the leaf each trainable variable was read through, -1 for
+# none) -> (plan, weak references to its input leaves, where each gradient sits).
+_hot_plans = Table("gradient plans by key", 4096)
 
 
 def _is_variable(v) -> bool:
@@ -197,7 +202,6 @@ def _targets(trainable):
 _serial = operator.attrgetter("serial")
 
 
-@_pinning
 def variable_grads(f: Callable[[], Tensor], var_list: Sequence[Variable] | None = None) -> VariableGrads:
     """The value of f() and its gradient with respect to each trainable variable, by name.
 
@@ -205,6 +209,64 @@ def variable_grads(f: Callable[[], Tensor], var_list: Sequence[Variable] | None 
     explicitly listed non-trainable variable maps to None; a variable f does not use is absent.
     The value and all gradients are computed by one plan when this returns.
     """
+    tr = trace
+    if tr.pins is None and tr.depth == 0 and (var_list.__class__ is list or var_list.__class__ is tuple) \
+            and var_list and callable(f):
+        # The common case, checked cheaply: a top-level call over distinct, live, trainable
+        # variables (what _variables_for accepts without a message), each pinned before f
+        # runs, as there. Anything else takes the general path.
+        pins = {}
+        for v in var_list:
+            if v.__class__ is not Variable or not v._trainable or v.disposed or id(v) in pins:
+                break
+            pins[id(v)] = (v, [v.value_node])
+        else:
+            tr.pins = pins
+            try:
+                start = next(ids)
+                tr.depth = 1
+                try:
+                    y = f()
+                finally:
+                    tr.depth = 0
+                y = _as_result(y)
+                hot_key = [y.key]
+                for v in var_list:
+                    leaves = pins[id(v)][1]
+                    if len(leaves) != 1:   # f assigned it: the general path
+                        break
+                    hot_key.append(leaves[0].id)
+                else:
+                    if y.lo >= start:
+                        entry = _hot_plans.get(tuple(hot_key))
+                        if entry is not None:
+                            plan, refs, present, specs = entry
+                            leaves = []
+                            for r in refs:
+                                leaf = r()
+                                if leaf is None or leaf.buf is None:
+                                    break
+                                leaves.append(leaf)
+                            else:
+                                outs = engine.run_plan(plan, leaves)
+                                if y.buf is None:   # (never over a realized y, see _wrap_results)
+                                    y.buf = outs[0]
+                                    track(y)
+                                value = Tensor("buffer", (), None, y.shape, y.dtype, outs[0])
+                                found = {}
+                                for i, k, shape, dtype in specs:
+                                    found[id(var_list[i])] = Tensor("buffer", (), None, shape, dtype, outs[k])
+                                return _result(value, found, var_list, ())
+                value, found = _variable_grads_cached(
+                    y, start, var_list, [tuple(pins[id(v)][1]) for v in var_list])
+            finally:
+                tr.pins = None
+            return _result(value, found, var_list, ())
+    return _variable_grads_general(f, var_list)
+
+
+@_pinning
+def _variable_grads_general(f, var_list):
     trainable, frozen = _variables_for(f, var_list, "variable_grads")
     start, y = _call(f)
     y = _as_result(y)   # f may return a variable itself: reading it pins it too
@@ -213,15 +275,27 @@ def variable_grads(f: Callable[[], Tensor], var_list: Sequence[Variable] | None 
         value, found = _variable_grads_cached(y, start, trainable, targets)
     else:  # inside another differentiation: keep the graph so it can differentiate this
         value, found, _ = _variable_grads_traced(y, start, trainable, targets)
+    return _result(value, found, trainable, frozen)
+
+
+def _result(value, found, trainable, frozen) -> VariableGrads:
     grads = {v.name: found[id(v)] for v in trainable if id(v) in found}
     for v in frozen:
         grads.setdefault(v.name, None)
-    return VariableGrads(value, {name: grads[name] for name in _ordered(tuple(grads))})
+    order = _ordered(tuple(grads))
+    if order is not None:
+        grads = {name: grads[name] for name in order}
+    return _new_tuple(VariableGrads, (value, grads))
+
+
+_new_tuple = tuple.__new__   # VariableGrads(value, grads) without its Python-level __new__
 
 
 @functools.lru_cache(maxsize=1024)
-def _ordered(names: tuple) -> list:
-    return js_key_order(list(names))
+def _ordered(names: tuple) -> list | None:
+    """JS object key order of the names; None where that is the order given."""
+    order = js_key_order(list(names))
+    return None if order == list(names) else order
 
 
 def _check_connected_scalar(y, trainable, depends, targets):
@@ -316,19 +390,61 @@ def plan_variable_grads(f, var_list=None):
 
 
 def _variable_grads_cached(y, start, trainable, targets):
-    """The common case, a repeated call: find the plan by the forward graph's structure and
-    skip the backward walk."""
+    """The common case, a repeated call. First by y's structural key, built as f created
+    its nodes (tensor.py): the key names the very leaves the graph reads, so a hit knows the
+    plan and its inputs without any walk over the graph. Only for a graph whose every op f
+    created (y.lo >= start) and whose variables f read once each."""
+    if y.lo >= start:
+        tkey = []
+        for ts in targets:
+            if len(ts) != 1:
+                if ts:
+                    break
+                tkey.append(-1)
+            else:
+                tkey.append(ts[0].id)
+        else:
+            hot_key = (y.key, *tkey)
+            entry = _hot_plans.get(hot_key)
+            if entry is not None:
+                plan, refs, present, _ = entry
+                leaves = [r() for r in refs]
+                if all([leaf is not None and leaf.buf is not None for leaf in leaves]):
+                    return _wrap_results(y, trainable, present, engine.run_plan(plan, leaves))
+            value, found, hot = _variable_grads_walked(y, start, trainable, targets)
+            if hot is not None:
+                _hot_plans.put(hot_key, hot)
+            return value, found
+    return _variable_grads_walked(y, start, trainable, targets)[:2]
+
+
+def _wrap_results(y, trainable, present, bufs):
+    if y.buf is None:  # (never over a realized y: f may have returned a variable's leaf)
+        y.buf = bufs[0]
+        track(y)
+    value = Tensor("buffer", (), None, y.shape, y.dtype, bufs[0])
+    found = {}
+    for v, k in zip(trainable, present):
+        if k is not None:
+            found[id(v)] = Tensor("buffer", (), None, v.shape, dtypes.grad_dtype(v.dtype), bufs[k])
+    return value, found
+
+
+def _variable_grads_walked(y, start, trainable, targets):
+    """The cached path by a walk over the graph: find the plan by the forward graph's
+    structure and skip the backward walk. Also returns what the key-only path caches (the
+    plan and its input leaves, weakly) where that path may replay it, else None."""
     key, leaves, nodes = structure([y], keep_aliases=True)
     if key is None or any(len(ts) > 1 for ts in targets):
         # custom gradients close over arbitrary tensors: never replay them; nor the rare f
         # that assigns a variable it read
         value, found, _ = _variable_grads_traced(y, start, trainable, targets)
-        return value, found
+        return value, found, None
     for n in leaves:
         if n.op != "buffer":
             # Realized intermediates (f printed one, say) hide the graph behind them.
             value, found, _ = _variable_grads_traced(y, start, trainable, targets)
-            return value, found
+            return value, found, None
     position = {n: i for i, n in enumerate(leaves)}
     # Nodes made before f started are constants to it: which ones are is part of the key.
     full_key = (key, tuple([position.get(ts[0], -1) if ts else -1 for ts in targets]),
@@ -338,18 +454,18 @@ def _variable_grads_cached(y, start, trainable, targets):
         value, found, entry = _variable_grads_traced(y, start, trainable, targets, leaves)
         if entry is not None:
             _fast_plans.put(full_key, entry)
-        return value, found
+    else:
+        plan, picks, present = entry
+        value, found = _wrap_results(y, trainable, present,
+                                     engine.run_plan(plan, [leaves[i] for i in picks]))
+    if entry is None:
+        return value, found, None
     plan, picks, present = entry
-    bufs = engine.run_plan(plan, [leaves[i] for i in picks])
-    if y.buf is None:  # (never over a realized y: f may have returned a variable's leaf)
-        y.buf = bufs[0]
-        track(y)
-    value = T.Tensor("buffer", (), None, y.shape, y.dtype, bufs[0])
-    found = {}
-    for v, k in zip(trainable, present):
-        if k is not None:
-            found[id(v)] = T.Tensor("buffer", (), None, v.shape, dtypes.grad_dtype(v.dtype), bufs[k])
-    return value, found
+    # (position among the trainable variables, output, shape, dtype) of each gradient: by
+    # position, as the entry must not hold variables (nor, but weakly, leaves) alive
+    specs = tuple([(i, k, v.shape, dtypes.grad_dtype(v.dtype))
+                   for i, (v, k) in enumerate(zip(trainable, present)) if k is not None])
+    return value, found, (plan, tuple([weakref.ref(leaves[i]) for i in picks]), present, specs)
 
 
 # --- grad, grads, value_and_grad, value_and_grads --------------------------------------------

@@ -56,6 +56,24 @@ class LRU:
         return key in self._data
 
 
+class Table(dict):
+    """A plain dict, so that a lookup costs what a dict's does (no lock, no recency
+    bookkeeping: for the per-call tables of the cached paths), emptied whenever it reaches
+    ``limit`` entries. Its values must be safe to lose at any time."""
+
+    def __init__(self, name: str, limit: int = 4096):
+        super().__init__()
+        self.name, self.limit = name, limit
+        _REGISTRY[name] = self
+
+    def put(self, key, value) -> None:
+        if len(self) >= self.limit:
+            self.clear()
+        self[key] = value
+
+    __hash__ = object.__hash__
+
+
 class _Memoized:
     """functools.lru_cache, registered: clear() and __len__ for the registry."""
 

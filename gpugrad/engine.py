@@ -28,11 +28,14 @@ def run_plan(plan, leaves: Sequence[Tensor]) -> list:
     never half-way."""
     buffers_lock.acquire_read()
     try:
+        # The buffers are read under the lock: an optimizer step gives a retired leaf a copy
+        # of its buffer and updates the original in place.
         outs = backends.current().run(plan, [leaf.buf for leaf in leaves])
     finally:
         buffers_lock.release_read()
-    for k in plan.copies:  # an input passed through, or a result returned twice
-        outs[k] = outs[k].copy()
+    if plan.copies:
+        for k in plan.copies:  # an input passed through, or a result returned twice
+            outs[k] = outs[k].copy()
     return outs
 
 

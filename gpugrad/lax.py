@@ -112,7 +112,27 @@ def apply(name: str, *args: Any) -> Tensor:
         dtype = dtypes.float32
     elif dtype == dtypes.bool_ and rule != COMPARE:
         dtype = dtypes.int32
-    xs = tuple(cast(x, dtype) for x in xs)
+    # (x itself where it has the dtype: cast() would make an identity node inside f)
+    xs = tuple([x if x.dtype == dtype else cast(x, dtype) for x in xs])
+    shortcut = _SHORTCUTS.get(name)
+    if shortcut is not None:
+        found = shortcut(xs, dtype)
+        if found is not None:
+            return found
+    return make(name, xs, dtype, dtypes.bool_ if rule == COMPARE else None)
+
+
+def apply_number(name: str, x: Tensor, value: Any, left: bool = False) -> Tensor:
+    """apply(name, x, value) (apply(name, value, x) when left) for a tensor x and a Python
+    int or float, as apply() computes it, without its general promotion: for a float x the
+    number is a constant of x's dtype and x's shape (weak typing; what promote and broadcast
+    make of it)."""
+    rule = PRIMITIVES[name].result
+    if rule == SELECT or rule == LOGICAL or x.dtype not in dtypes.FLOATS:
+        return apply(name, value, x) if left else apply(name, x, value)
+    dtype = x.dtype
+    c = const(value, x.shape, dtype)
+    xs = (c, x) if left else (x, c)
     shortcut = _SHORTCUTS.get(name)
     if shortcut is not None:
         found = shortcut(xs, dtype)

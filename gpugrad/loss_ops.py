@@ -36,8 +36,10 @@ from typing import Any
 
 import numpy as np
 
+from . import backends
 from . import dtypes
 from . import ops as O
+from .caches import Table
 from .tensor import Tensor, WeakIdDict
 from .tfjs_names import install as install_tfjs_names
 from .variables import Variable
@@ -254,6 +256,24 @@ def sigmoid_cross_entropy(multi_class_labels: Any, logits: Any, weights: Any = N
     return _weighted(who, losses, weights, reduction)
 
 
+_class_ranges = Table("class index ranges", 64)
+
+
+def _class_range(n: int) -> Tensor:
+    """[0, 1, ..., n-1] as an int32 leaf, one per (backend, n): a new tensor per call would be
+    a new leaf per call, so the graph of a training step would never have the key of the last
+    one (autodiff finds a repeated call's plan by key) and each call would copy it to the
+    device. Not tracked: never disposed by a tidy, not counted by tf.memory(), never written."""
+    backend = backends.current()
+    key = (backend.name, id(backend), n)
+    leaf = _class_ranges.get(key)
+    if leaf is None:
+        leaf = Tensor("buffer", (), None, (n,), dtypes.int32)
+        leaf.buf = backend.asarray(np.arange(n, dtype=np.int32), dtypes.int32)
+        _class_ranges.put(key, leaf)
+    return leaf
+
+
 def softmax_cross_entropy(onehot_labels: Any, logits: Any, weights: Any = None,
                           label_smoothing: float = 0.0,
                           reduction: Reduction | int | str = Reduction.SUM_BY_NONZERO_WEIGHTS) -> Tensor:
@@ -270,7 +290,7 @@ def softmax_cross_entropy(onehot_labels: Any, logits: Any, weights: Any = None,
         logits = O.cast(logits, dtypes.float32)
     kind, target = class_targets(who, onehot_labels, logits)
     if kind == "index":
-        classes = O.tensor(np.arange(logits.shape[-1], dtype=np.int32), dtype="int32")
+        classes = _class_range(logits.shape[-1])
         target = O.cast(O.equal(O.expand_dims(target, -1), classes), logits.dtype)
     if smoothing > 0:
         target = O.add(O.mul(target, 1 - smoothing), smoothing / logits.shape[-1])

@@ -156,6 +156,39 @@ def numpy_update(rule: UpdateRule, dtype: str) -> Callable[..., tuple]:
     return ns["update"]
 
 
+_IN_PLACE_BINARY = {ast.Add: "_add", ast.Sub: "_subtract", ast.Mult: "_multiply", ast.Div: "_divide"}
+_IN_PLACE_CALLS = {"sqrt", "exp", "log", "sin", "cos", "tanh", "log1p", "expm1", "abs"}
+
+
+@memoize("numpy in-place update functions", maxsize=None)
+def numpy_update_in_place(rule: UpdateRule, dtype: str) -> Callable[..., None]:
+    """The rule as a Python function of (w, g, *state, *scalars) over numpy arrays that
+    updates w and the states in place: each statement's last operation writes into its target
+    (``out=``), so no new array is made for it and none is copied back. The same operations
+    in the same order as numpy_update, so the same values bit for bit."""
+    args = rule.roles + rule.scalars
+    roles = set(("w",) + rule.state)
+    lines = [f"def update({', '.join(args)}):"]
+    for target, expr in rule.statements:
+        node = ast.parse(expr, mode="eval").body
+        if target not in roles:
+            lines.append(f"    {target} = {expr}")
+        elif isinstance(node, ast.BinOp) and type(node.op) in _IN_PLACE_BINARY:
+            lines.append(f"    {_IN_PLACE_BINARY[type(node.op)]}(({ast.unparse(node.left)}), "
+                         f"({ast.unparse(node.right)}), out={target})")
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
+                and node.func.id in _IN_PLACE_CALLS and len(node.args) == 1:
+            lines.append(f"    {node.func.id}(({ast.unparse(node.args[0])}), out={target})")
+        else:
+            lines.append(f"    {target}[...] = {expr}")
+    source = "\n".join(lines) + "\n"
+    ns = dict(NUMPY_NAMESPACE, T=dtypes.NUMPY[dtype].type, _add=np.add, _subtract=np.subtract,
+              _multiply=np.multiply, _divide=np.true_divide)
+    exec(compile(source, rule.path, "exec"), ns)
+    ns["update"].source = source
+    return ns["update"]
+
+
 # --- CUDA ----------------------------------------------------------------------------------------
 
 

@@ -44,7 +44,7 @@ import numpy as np
 from . import autodiff, debug, dtypes, engine
 from .ops import convert, scalar
 from .backends import current
-from .optim_codegen import UpdateRule, generate, load_rule, numpy_update
+from .optim_codegen import UpdateRule, generate, load_rule, numpy_update_in_place
 from .tensor import Tensor, WeakIdDict, buffers_lock, shape_str, variable_leaf
 from .variables import Variable, registry
 
@@ -131,6 +131,11 @@ def _retire_leaf(var: Variable) -> Tensor:
     new value must not be updated in place). A lazy expression built from the old value still
     holds the old leaf: it gets a private copy of the old values, as Variable promises."""
     old = var.value_node
+    if _ALONE is not None and sys.getrefcount(old) <= _ALONE + 1:
+        # Held by var (and this local) only: nothing can see the update but through var, so
+        # the leaf stays, and with it the key of every graph over it (a training step's
+        # variable_grads then finds its plan by key, without a walk; see autodiff).
+        return old
     leaf = var.value_node = variable_leaf(old.buf, old.shape, old.dtype)
     if _ALONE is None or sys.getrefcount(old) > _ALONE:
         old.buf = old.buf.copy()
@@ -512,7 +517,7 @@ class Optimizer:
                         for name, init in self.slot_init.items()})
                 groups.setdefault((var.dtype, state.step + 1), []).append((var, g, state))
             # Compile before anything is written: a failing compile changes nothing.
-            programs = {dt: generate(rule, dt) if runner else numpy_update(rule, dt) for dt, _ in groups}
+            programs = {dt: generate(rule, dt) if runner else numpy_update_in_place(rule, dt) for dt, _ in groups}
             if runner:
                 for program in programs.values():
                     backend.compile(program)   # cached by source after the first step
@@ -575,9 +580,7 @@ def _run_numpy(update, rule: UpdateRule, dtype: str, arrays: list[list], scalars
             flat = [a.reshape(-1) for a in per_var]   # views: every buffer is contiguous
             for start in range(0, flat[0].size, step):
                 part = [a[start:start + step] for a in flat]
-                w, g, *state = part
-                for target, new in zip((w, *state), update(*part, *args)):
-                    target[...] = new
+                update(*part, *args)   # writes w and the states in place
 
 
 # --- the optimizers ----------------------------------------------------------------------------

@@ -84,9 +84,11 @@ class Group:
 
 
 class Plan:
-    __slots__ = ("n_inputs", "input_specs", "groups", "outputs", "free_after", "slot_specs", "copies")
+    __slots__ = ("n_inputs", "input_specs", "groups", "outputs", "free_after", "slot_specs", "copies",
+                 "runners")
 
     def __init__(self):
+        self.runners: dict = {}      # per backend: the plan as one Python function (interpret.py)
         self.groups: list[Group] = []
         self.outputs: list[int] = []
         self.free_after: list[list[int]] = []

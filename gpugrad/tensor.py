@@ -18,6 +18,7 @@ import numpy as np
 
 from . import dtypes
 from . import primitives as P
+from .caches import Table
 from .snippets import numpy_function
 
 ids = itertools.count()   # node ids: creation order, so a topological order
@@ -46,10 +47,36 @@ def shape_str(shape: Sequence[int]) -> str:
     return ",".join(str(d) for d in shape)
 
 
+# --- structural keys ---------------------------------------------------------------------
+#
+# Every node carries ``key``, an int naming its structure, computed in its constructor from
+# its op, arg, dtype, shape and its sources' keys (hash-consing: equal structures get the same
+# int, so a key is compared in O(1) and no tuple tree is ever hashed again). A leaf's key is
+# its own id: a key names the very leaves a graph reads, so a plan cached under it knows its
+# input tensors. Ids and interned keys come from one counter and are never reused, so a key
+# that is dropped from the table (it is cleared when large) can only miss, never match another
+# structure. A custom gradient (its function may close over anything) gets a fresh key, so a
+# graph over it never matches a cached one. ``lo`` is the smallest id among the node and its
+# unrealized-at-creation op ancestors (NO_OP for leaves and constants): a gradient call whose
+# result has lo >= its start created every op of its graph itself.
+# The key identifies the expression tree: two graphs that differ only in which equal
+# subexpressions they share get one key (their values are the same expressions of the same
+# leaves; the plans deduplicate equal instructions anyway).
+
+NO_OP = 1 << 62
+_keys = Table("structural keys", 1 << 17)
+
+
+def _intern(k: tuple) -> int:
+    if len(_keys) >= _keys.limit:
+        _keys.clear()
+    return _keys.setdefault(k, next(ids))
+
+
 class Tensor:
     """An n-dimensional array in a backend's memory, or a lazy op that computes one."""
 
-    __slots__ = ("op", "src", "arg", "shape", "dtype", "buf", "id", "__weakref__")
+    __slots__ = ("op", "src", "arg", "shape", "dtype", "buf", "id", "key", "lo", "__weakref__")
     __array_priority__ = 1000  # numpy defers ``ndarray + Tensor`` to Tensor.__radd__
 
     def __init__(self, op: str, src: tuple, arg: Any, shape: tuple, dtype: str, buf: Any = None):
@@ -59,7 +86,38 @@ class Tensor:
         self.shape = shape
         self.dtype = dtype
         self.buf = buf
-        self.id = next(ids)
+        self.id = i = next(ids)
+        # The structural key, built as the graph is (see node_key): a repeated gradient call
+        # finds its plan from y.key without walking the graph again.
+        if src:
+            if len(src) == 1:
+                a = src[0]
+                k = (op, arg, dtype, shape, a.key)
+                lo = a.lo
+            elif len(src) == 2:
+                a, b = src
+                k = (op, arg, dtype, shape, a.key, b.key)
+                lo = a.lo if a.lo < b.lo else b.lo
+            else:
+                k = (op, arg, dtype, shape, *[s.key for s in src])
+                lo = min([s.lo for s in src])
+            self.lo = i if i < lo else lo
+            if op == "custom_grad":   # its function and saved tensors: never a shared key
+                self.key = i
+            else:
+                try:
+                    key = _keys.get(k)
+                    self.key = key if key is not None else _intern(k)
+                except TypeError:     # an unhashable arg (a list, say): a key of its own
+                    self.key = i
+        elif op == "const":
+            self.lo = NO_OP
+            k = ("C", repr(arg), shape, dtype)
+            key = _keys.get(k)
+            self.key = key if key is not None else _intern(k)
+        else:
+            self.lo = NO_OP
+            self.key = i
         if buf is not None:
             track(self)
 
@@ -152,24 +210,34 @@ class ReadWriteLock:
     never wait for each other."""
 
     def __init__(self):
-        self._cond = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         self._readers = 0
         self._writing = False
         self._waiting = 0
 
     # acquire/release rather than a generator context manager: every plan run reads, and a
-    # @contextmanager costs several microseconds per use
+    # @contextmanager costs several microseconds per use; the bare lock rather than
+    # `with self._cond` (a Python-level __enter__/__exit__ pair)
     def acquire_read(self) -> None:
-        with self._cond:
+        lock = self._lock
+        lock.acquire()
+        try:
             while self._writing or self._waiting:
                 self._cond.wait()
             self._readers += 1
+        finally:
+            lock.release()
 
     def release_read(self) -> None:
-        with self._cond:
+        lock = self._lock
+        lock.acquire()
+        try:
             self._readers -= 1
             if not self._readers and self._waiting:
                 self._cond.notify_all()
+        finally:
+            lock.release()
 
     @contextlib.contextmanager
     def reading(self):
@@ -206,10 +274,16 @@ buffers_lock = ReadWriteLock()   # plans read leaf buffers; optimizers write the
 # alive, so garbage collection frees what nobody holds. Not a WeakSet: its lookups compare
 # tensors with ==, which is elementwise. Adding takes no lock (it is on the path of every
 # realization, and one dict store is atomic under the GIL).
-_live: "dict[int, weakref.KeyedRef]" = {}
+_live: "dict[int, _Ref]" = {}
 
 
-def _forget(ref: weakref.KeyedRef, live: dict = _live) -> None:
+class _Ref(weakref.ref):
+    """weakref.KeyedRef without its Python-level __new__ and __init__ (a third of the cost of
+    tracking a result)."""
+    __slots__ = ("key",)
+
+
+def _forget(ref: _Ref, live: dict = _live) -> None:
     if live.get(ref.key) is ref:
         del live[ref.key]
 
@@ -227,7 +301,8 @@ def track(t: Tensor, scoped: bool = True) -> None:
     variables' values live outside tidy, as in TF.js)."""
     k = id(t)
     if k not in _live:
-        _live[k] = weakref.KeyedRef(t, _forget, k)
+        ref = _live[k] = _Ref(t, _forget)
+        ref.key = k
     if scoped and open_scopes[0]:
         scopes = getattr(tidy_scopes, "stack", None)
         if scopes:

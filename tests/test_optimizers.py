@@ -544,6 +544,25 @@ def test_numpy_function_of_a_rule_is_the_rule():
     np.testing.assert_array_equal(new_w, [0.5, 2.5])
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_in_place_numpy_update_equals_the_rule_bitwise(dtype):
+    """What the numpy backend runs (numpy_update_in_place, every statement's last operation
+    writing into its target) gives bit for bit what the rule as a function gives."""
+    from gpugrad.optim_codegen import numpy_update_in_place
+    rng = np.random.default_rng(0)
+    for rule in _rules():
+        arrays = [rng.uniform(0.1, 2.0, 37).astype(dtype) for _ in rule.roles]
+        scalars = [np.dtype(dtype).type(0.3 + 0.1 * k) for k in range(len(rule.scalars))]
+        got = [a.copy() for a in arrays]
+        with np.errstate(all="ignore"):   # NaN (centered RMSProp's sqrt) compares equal below
+            want = numpy_update(rule, dtype)(*[a.copy() for a in arrays], *scalars)
+            numpy_update_in_place(rule, dtype)(*got, *scalars)
+        updated = [got[0]] + got[2:]     # w and the states; g is read only
+        np.testing.assert_array_equal(got[1], arrays[1])
+        for name, a, b in zip(("w",) + rule.state, want, updated):
+            np.testing.assert_array_equal(a, b, err_msg=f"{rule.name}: {name}")
+
+
 def test_cupy_run_update_plumbing_through_the_emulator():
     """CupyBackend.run_update (no GPU here): its pointer tables, argument order and meta cache,
     with a stand-in for CuPy whose arrays are numpy arrays and whose kernel is the emulated one."""

@@ -3,7 +3,7 @@ the generated CUDA source (the tests run it on the CPU through a C++ shim)."""
 from __future__ import annotations
 
 from .. import dtypes
-from .interpret import run_group, run_plan
+from .interpret import compile_plan, run_group, run_plan
 
 
 class GeneratedKernelBackend:
@@ -26,7 +26,44 @@ class GeneratedKernelBackend:
         return self.xp.empty(shape, dtype=dtypes.NUMPY[dtype])
 
     def run(self, plan, inputs: list) -> list:
-        return run_plan(plan, [self.adopt(b) for b in inputs], self.run_group)
+        # The plan as one function, per backend object (its launchers hold its kernels and
+        # its allocator); a subclass that runs groups its own way keeps the generic loop.
+        if type(self).run_group is not GeneratedKernelBackend.run_group \
+                or type(self)._launch is not GeneratedKernelBackend._launch:
+            return run_plan(plan, [self.adopt(b) for b in inputs], self.run_group)
+        key = (self.name, id(self))
+        runner = plan.runners.get(key)
+        if runner is None:
+            if key not in plan.runners:   # a first run: the loop (compiling costs more)
+                plan.runners[key] = None
+                return run_plan(plan, [self.adopt(b) for b in inputs], self.run_group)
+            runner = plan.runners[key] = compile_plan(plan, [self.launcher(g) for g in plan.groups])
+        return runner([self.adopt(b) for b in inputs])
+
+    def launcher(self, group):
+        """A function of the slot list that runs the group: its output and scratch
+        allocations and its launches, with everything known from the plan settled once (the
+        kernels, output shapes and dtypes, argument positions)."""
+        if group.kind == "matmul":
+            xp = self.xp
+            return lambda slots: run_group(group, slots, xp)   # cuBLAS through the array module
+        program = group.program
+        kernels = self.kernels_for(group)
+        empty = self.empty
+        outs = [(s, *self.slot_spec(group, s)) for _, s in group.outputs]
+        scratch_specs = [((n,), dtype) for n, dtype in program.scratch]
+        launches = [(kernels[launch.kernel], launch.grid, launch.block,
+                     [(kind == "scratch", ref) for kind, ref in launch.params])
+                    for launch in program.launches]
+
+        def run(slots):
+            for s, shape, dtype in outs:
+                slots[s] = empty(shape, dtype)
+            scratch = [empty(shape, dtype) for shape, dtype in scratch_specs]
+            for kernel, grid, block, params in launches:
+                kernel(grid, block, tuple([scratch[ref] if is_scratch else slots[ref]
+                                           for is_scratch, ref in params]))
+        return run
 
     def run_group(self, group, slots: list) -> None:
         if group.kind == "matmul":

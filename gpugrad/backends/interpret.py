@@ -114,6 +114,12 @@ class _Writer:
         self.held: dict[int, int] = {}   # step -> the last step that reads it or a view of it
         self.lines = ["def run(slots):"]
         self.pending: set[int] = set()   # unslice steps left to their one reader, an add
+        self.values: dict[int, object] = {}   # steps known when the plan is built: constants
+
+    def folded(self, k: int, value) -> str:
+        """Step k is the constant value, computed now (numpy only)."""
+        self.values[k] = value
+        return self.const(value)
 
     def const(self, value) -> str:
         name = f"c{len(self.ns)}"
@@ -140,7 +146,8 @@ def _load(w: _Writer, k, ins, a) -> str:
 
 
 def _const(w: _Writer, k, ins, a) -> str:
-    return w.const(w.xp.asarray(ins.arg, dtype=dtypes.NUMPY[ins.dtype]))
+    value = w.xp.asarray(ins.arg, dtype=dtypes.NUMPY[ins.dtype])
+    return w.folded(k, value) if w.xp is np else w.const(value)
 
 
 def _sample(w: _Writer, s: int):
@@ -184,6 +191,14 @@ def _elementwise(w: _Writer, k, ins, a) -> str:
         w.full.add(k)
         if not any(result is x for x in samples):   # an identity snippet (copy) hands back its operand
             w.owned.add(k)
+    if ins.srcs and all(s in w.values for s in ins.srcs):
+        # Constant operands only (derivative rules make such steps, T(1) - T(2) * ...): the
+        # same call, made once now.
+        with np.errstate(all="ignore"):
+            value = fn(*[w.values[s] for s in ins.srcs])
+            if sample.dtype != dt:
+                value = np.asarray(value, dtype=dt)
+        return w.folded(k, value)
     if sample.dtype != dt:
         return f"xp.asarray({w.const(fn)}({', '.join(a)}), dtype={w.const(dt)})"
     if ufunc is not None and is_full:
@@ -222,19 +237,30 @@ def _reduce(w: _Writer, k, ins, a) -> str:
     return f"{w.const(ufunc)}.reduce({x}, axis={ins.arg!r}, keepdims=True{extra})"
 
 
+# Movement steps call the array's methods (C-level) rather than xp's functions (Python-level
+# wrappers, about a microsecond each on numpy), and their results have their full shape.
 def _reshape(w: _Writer, k, ins, a) -> str:
-    return f"xp.reshape({w.full_of(ins.srcs[0])}, {ins.shape!r})"
+    w.full.add(k)
+    return f"{w.full_of(ins.srcs[0])}.reshape({ins.shape!r})"
 
 
 def _permute(w: _Writer, k, ins, a) -> str:
-    return f"xp.transpose({w.full_of(ins.srcs[0])}, {ins.arg!r})"
+    w.full.add(k)
+    return f"{w.full_of(ins.srcs[0])}.transpose({ins.arg!r})"
 
 
 def _expand(w: _Writer, k, ins, a) -> str:
-    return f"xp.broadcast_to({w.full_of(ins.srcs[0])}, {ins.shape!r})"
+    if ins.srcs[0] in w.values:
+        w.values[k] = w.values[ins.srcs[0]]
+    # The value as it is, not broadcast: its rank is the result's with size-1 axes where it
+    # is expanded (or it is a 0-d constant), so the elementwise steps that read it broadcast
+    # it themselves, and a step that needs the full shape (a reduction, a movement, an
+    # output) broadcasts it there (full_of).
+    return a[0]
 
 
 def _slice(w: _Writer, k, ins, a) -> str:
+    w.full.add(k)
     return f"{w.full_of(ins.srcs[0])}[{w.const(tuple(_python_slice(*s) for s in ins.arg))}]"
 
 
@@ -336,6 +362,38 @@ def run_plan(plan, slots: list, run_group: Callable) -> list:
             slots[s] = None
     return [slots[s] if slots[s].shape == shape else slots[s].reshape(shape)
             for s, shape in plan.outputs]
+
+
+def compile_plan(plan, group_fns: list) -> Callable[[list], list]:
+    """run_plan(plan, slots, ...) as one generated function of the adopted inputs, given a
+    callable of the slot list for each group: the loop, the slot releases and the output
+    list written out, so a cached call pays one Python call per group and nothing per slot."""
+    ns = {f"g{k}": fn for k, fn in enumerate(group_fns)}
+    ns["_pad"] = [None] * (len(plan.slot_specs) - plan.n_inputs)
+    lines = ["def run(slots):", "    slots += _pad"]
+    for k, dead in enumerate(plan.free_after):
+        lines.append(f"    g{k}(slots)")
+        for s in dead:
+            lines.append(f"    slots[{s}] = None")
+    outs = []
+    for k, (s, shape) in enumerate(plan.outputs):
+        ns[f"s{k}"] = shape
+        lines.append(f"    o{k} = slots[{s}]")
+        outs.append(f"o{k} if o{k}.shape == s{k} else o{k}.reshape(s{k})")
+    lines.append(f"    return [{', '.join(outs)}]")
+    source = "\n".join(lines)
+    exec(compile(source, "<gpugrad plan>", "exec"), ns)
+    ns["run"].source = source
+    return ns["run"]
+
+
+def group_function(group, xp) -> Callable[[list], None]:
+    """The group's compiled Python function (made once, kept in group.cache)."""
+    key = ("python", xp.__name__)
+    fn = group.cache.get(key)
+    if fn is None:
+        fn = group.cache[key] = compile_group(group, xp)
+    return fn
 
 
 def run_group(group, slots: list, xp) -> None:

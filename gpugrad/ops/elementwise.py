@@ -99,6 +99,14 @@ def _binary(op: str):
                 and a.dtype == b.dtype and a.dtype in dtypes.FLOATS \
                 and a.op != "const" and b.op != "const" and fast:
             return Tensor(op, (a, b), None, a.shape, dtypes.bool_ if out_bool else a.dtype)
+        # A float tensor and a Python number (x * 2.0, 1 - x): the number is a constant of
+        # the tensor's dtype, without the general conversion and promotion.
+        if fast and a.__class__ is Tensor and (b.__class__ is float or b.__class__ is int) \
+                and a.dtype in dtypes.FLOATS and a.op != "const":
+            return lax.apply_number(op, a, b)
+        if fast and b.__class__ is Tensor and (a.__class__ is float or a.__class__ is int) \
+                and b.dtype in dtypes.FLOATS and b.op != "const":
+            return lax.apply_number(op, b, a, left=True)
         return _elementwise(op, a, b)
     fn.__name__ = fn.__qualname__ = op
     fn.__doc__ = f"Elementwise {op} with numpy broadcasting; math in kernels/elementwise/{op}.cu."

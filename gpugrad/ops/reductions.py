@@ -45,11 +45,18 @@ def _drop_axes(x: Tensor, axes: tuple, keep_dims: bool) -> Tensor:
     return T.reshape(x, tuple(d for i, d in enumerate(x.shape) if i not in axes))
 
 
+_ALL_AXES = [tuple(range(n)) for n in range(33)]
+_ONES = [(1,) * n for n in range(33)]
+
+
 def _reduction(op: str, x: TensorLike, axis: Any, keep_dims: bool) -> Tensor:
-    x = convert(x)
-    if axis is None and not keep_dims and x.dtype in dtypes.FLOATS and x.shape:
-        # the common case, kept cheap: a float tensor reduced to a scalar
-        return T.reshape(T.reduce(op, x, tuple(range(len(x.shape)))), ())
+    if x.__class__ is not Tensor:
+        x = convert(x)
+    if axis is None and not keep_dims and x.dtype in dtypes.FLOATS and 0 < len(x.shape) <= 32:
+        # the common case, kept cheap: a float tensor reduced to a scalar (what T.reduce and
+        # T.reshape make of it, without their general checks)
+        n = len(x.shape)
+        return Tensor("reshape", (Tensor(op, (x,), _ALL_AXES[n], _ONES[n], x.dtype),), (), (), x.dtype)
     axes = normalize_axes(axis, x.ndim, op) if not (axis is None and x.ndim == 0) else ()
     if x.dtype == dtypes.bool_ and op in ("sum", "prod"):
         x = T.cast(x, dtypes.int32)
