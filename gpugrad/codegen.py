@@ -3,7 +3,8 @@
 Every value in a group is computed at the index where its consumer needs it: an elementwise
 op at its consumer's index, a broadcast input at that index with broadcast axes pinned to 0,
 a transpose at permuted coordinates, a slice at start + step * index, a pad (unslice) under
-a bounds test. Nothing but the group's outputs is written, and shapes are compile-time
+a bounds test, a gather at the index its index operand holds there, a scatter_add as a loop
+over its (stored) indices. Nothing but the group's outputs is written, and shapes are compile-time
 constants, so the index arithmetic folds away where it can.
 """
 from __future__ import annotations
@@ -206,6 +207,44 @@ def _reads_unslice(em, ins, imap) -> list:
     return [(ins.srcs[0], ("coords", em._unslice_index(ins, imap)[1]))]
 
 
+def _reads_gather(em, ins, imap) -> list:
+    """The index first; once its value has a name, the source at the index it holds (clamped
+    into range, so that no read leaves the buffer; the value there is replaced by 0)."""
+    b, o, _, c = em.coords(imap, ins.shape)
+    index = (ins.srcs[1], ("coords", (b, _)))
+    name = em.names.get(index)
+    if name is None:
+        return [index]
+    n = em.instrs[ins.srcs[0]].shape[2]
+    q = em._let("idx_t", f"({name} >= 0 && {name} < {n}) ? (idx_t){name} : (idx_t)0", "g")
+    return [index, (ins.srcs[0], ("coords", (b, o, q, c)))]
+
+
+def _gather_value(em, ins, imap, args) -> str:
+    n = em.instrs[ins.srcs[0]].shape[2]
+    index, value = args
+    return em._let(_ctype(ins.dtype), f"({index} >= 0 && {index} < {n}) ? {value} : {_literal(0, ins.dtype)}")
+
+
+def _scatter_add_value(em, ins, imap, args) -> str:
+    """A loop over every index, in increasing order (so the sum is the same run after run: no
+    atomics): O(K) reads per output element, O(N K) per (b, o, c) row. A sort-based segmented
+    sum would be O(K log K) in all, at the cost of a sort kernel and a scratch buffer."""
+    y, index = (em.instrs[s] for s in ins.srcs)
+    if y.op != "load" or index.op != "load":
+        raise AssertionError("scatter_add reads stored operands (schedule.build_plan stores them)")
+    B, O, K, C = y.shape
+    b, o, n, c = em.coords(imap, ins.shape)
+    ct = _ctype(ins.dtype)
+    acc, k = em._fresh("s"), em._fresh("k")
+    row = f"(({b}) * {O} + ({o})) * {K}"
+    em.lines.append(f"{em.indent}{ct} {acc} = {_literal(0, ins.dtype)};")
+    em.lines.append(f"{em.indent}for (idx_t {k} = 0; {k} < {K}; ++{k}) {{ "
+                    f"if (in{index.arg}[({b}) * {K} + {k}] == ({n})) "
+                    f"{acc} += in{y.arg}[({row} + {k}) * {C} + ({c})]; }}")
+    return acc
+
+
 def _reads_nothing(em, ins, imap) -> list:
     return []
 
@@ -239,10 +278,11 @@ def _moved(em, ins, imap, args) -> str:
 
 _READS = {"load": _reads_nothing, "const": _reads_nothing, P.CAST: _same_index,
           "reshape": _reads_reshape, "permute": _reads_permute, "expand": _reads_expand,
-          "slice": _reads_slice, "unslice": _reads_unslice,
+          "slice": _reads_slice, "unslice": _reads_unslice, "gather": _reads_gather,
+          "scatter_add": _reads_nothing,
           **{op: _same_index for op in P.ELEMENTWISE}}
 _VALUES = {"load": _load_value, "const": _const_value, P.CAST: _cast_value,
-           "unslice": _unslice_value, **{op: _snippet_value for op in P.ELEMENTWISE}}
+           "unslice": _unslice_value, "gather": _gather_value, "scatter_add": _scatter_add_value, **{op: _snippet_value for op in P.ELEMENTWISE}}
 
 
 def builtin_abs(v: int) -> int:

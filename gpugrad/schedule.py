@@ -1,8 +1,8 @@
 """Graph -> plan: which values are stored, which are recomputed, and how kernels group.
 
-Only four kinds of values are written to memory: the requested outputs, reductions, matmul
-results and matmul operands. Everything else (elementwise ops, casts, reshapes, transposes,
-broadcasts, slices, pads) is recomputed inside the kernel that consumes it, so an elementwise
+Only five kinds of values are written to memory: the requested outputs, reductions, matmul
+results, matmul operands and scatter_add operands. Everything else (elementwise ops, casts, reshapes, transposes,
+broadcasts, slices, pads, gathers, scatter_adds) is recomputed inside the kernel that consumes it, so an elementwise
 chain costs one read of its inputs and one write of its outputs.
 
 Stored values are grouped into kernels by level (1 + the deepest stored value they read):
@@ -181,6 +181,12 @@ def build_plan(outputs: Sequence[Tensor], nodes: list[Tensor]) -> Plan:
         if n.op == P.MATMUL:
             for s in srcs[i]:
                 _store_matmul_operand(s, nodes, srcs, is_leaf, barrier)
+        if n.op == "scatter_add":
+            # Its kernel loops over the indices, reading both operands at loop-dependent
+            # places: they are read from memory, never recomputed per iteration.
+            for s in srcs[i]:
+                if not is_leaf[s]:
+                    barrier[s] = True
     views: dict[int, int] = {}      # output position -> the node it is a reshape of
     for k, i in enumerate(out_pos):
         base = i

@@ -35,6 +35,9 @@ TFJS_NAMES: dict[str, str] = {
     "logSumExp": "logsumexp", "argMax": "argmax", "argMin": "argmin",
     "expandDims": "expand_dims", "broadcastTo": "broadcast_to", "matMul": "matmul",
     "outerProduct": "outer_product", "logSoftmax": "log_softmax",
+    # indexing and scans
+    "oneHot": "one_hot", "gatherND": "gather_nd", "scatterND": "scatter_nd",
+    "unsortedSegmentSum": "unsorted_segment_sum",
     # tensor methods that exist only as methods
     "asType": "cast", "dataSync": "data_sync", "arraySync": "array_sync",
     "toString": "to_string", "isDisposed": "is_disposed",

@@ -46,6 +46,25 @@ def _unslice(xp, v, shape, slices, dtype):
     return out
 
 
+def _gather(xp, x, index):
+    """x (B, O, N, C) at index (B, K) along N; 0 where the index is outside [0, N)."""
+    b, _, n, _ = x.shape
+    inside = (index >= 0) & (index < n)
+    safe = xp.where(inside, index, 0).reshape(b, 1, -1, 1)
+    return xp.where(inside.reshape(safe.shape), xp.take_along_axis(x, safe, axis=2), x.dtype.type(0))
+
+
+def _scatter_add(xp, y, index, n, dtype):
+    """The adjoint of _gather: y (B, O, K, C) summed into (B, O, n, C), k in increasing order."""
+    b, o, k, c = y.shape
+    out = xp.zeros((b, o, n, c), dtype=dtype)
+    inside = (index >= 0) & (index < n)
+    rows = xp.broadcast_to(xp.arange(b).reshape(b, 1), index.shape)
+    target = xp.transpose(out, (0, 2, 1, 3))         # a view: (B, n, O, C)
+    xp.add.at(target, (rows[inside], index[inside]), xp.transpose(y, (0, 2, 1, 3))[inside])
+    return out
+
+
 # --- ufunc forms of snippets -------------------------------------------------------------------
 
 # Snippet text -> the numpy ufunc computing the same thing in one call.
@@ -95,7 +114,8 @@ class _Writer:
 
     def __init__(self, group, xp):
         self.group, self.xp = group, xp
-        self.ns: dict = {"xp": xp, "_full": _full, "_unslice": _unslice, "np": np}
+        self.ns: dict = {"xp": xp, "_full": _full, "_unslice": _unslice, "np": np,
+                         "_gather": _gather, "_scatter_add": _scatter_add}
         self.owned: set[int] = set()     # steps whose value is a fresh full-shape array of ours
         self.full: set[int] = set()      # steps whose value has its full (logical) shape
         self.last: dict[int, int] = {}   # step -> the step that reads it last
@@ -210,6 +230,19 @@ def _unslice_step(w: _Writer, k, ins, a) -> str:
     return f"_unslice(xp, {a[0]}, {ins.arg[0]!r}, {ins.arg[1]!r}, {w.const(dtypes.NUMPY[ins.dtype])})"
 
 
+def _gather_step(w: _Writer, k, ins, a) -> str:
+    w.full.add(k)
+    w.owned.add(k)
+    return f"_gather(xp, {w.full_of(ins.srcs[0])}, {w.full_of(ins.srcs[1])})"
+
+
+def _scatter_add_step(w: _Writer, k, ins, a) -> str:
+    w.full.add(k)
+    w.owned.add(k)
+    return (f"_scatter_add(xp, {w.full_of(ins.srcs[0])}, {w.full_of(ins.srcs[1])}, {ins.arg}, "
+            f"{w.const(dtypes.NUMPY[ins.dtype])})")
+
+
 def _matmul(w: _Writer, k, ins, a) -> str:
     w.full.add(k)
     w.owned.add(k)
@@ -219,6 +252,7 @@ def _matmul(w: _Writer, k, ins, a) -> str:
 EMITTERS: dict[str, Emitter] = {
     "load": _load, "const": _const, P.CAST: _cast, "reshape": _reshape, "permute": _permute,
     "expand": _expand, "slice": _slice, "unslice": _unslice_step, P.MATMUL: _matmul,
+    "gather": _gather_step, "scatter_add": _scatter_add_step,
     **{op: _elementwise for op in P.ELEMENTWISE}, **{op: _reduce for op in P.REDUCE},
 }
 

@@ -3,7 +3,7 @@
 Every function checks its arguments and computes the result's shape and dtype at once
 (raising with both shapes in the message); nothing runs until a value is read. By concern:
 convert (making tensors, argument checks), creation, elementwise, reductions, activations,
-movement, linalg.
+movement, indexing, linalg.
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from .activations import *  # noqa: F401,F403
 from .convert import *  # noqa: F401,F403
 from .creation import *  # noqa: F401,F403
 from .elementwise import *  # noqa: F401,F403
+from .indexing import *  # noqa: F401,F403
 from .linalg import *  # noqa: F401,F403
 from .movement import *  # noqa: F401,F403
 from .reductions import *  # noqa: F401,F403
@@ -20,8 +21,10 @@ from .activations import __all__ as _activations
 from .convert import __all__ as _convert
 from .creation import __all__ as _creation
 from .elementwise import __all__ as _elementwise
+from .indexing import __all__ as _indexing
+from .indexing import getitem  # noqa: F401 - basic indexing, extended with host-known arrays
 from .linalg import __all__ as _linalg
 from .movement import __all__ as _movement
 from .reductions import __all__ as _reductions
 
-__all__ = _activations + _convert + _creation + _elementwise + _linalg + _movement + _reductions
+__all__ = _activations + _convert + _creation + _elementwise + _indexing + _linalg + _movement + _reductions

@@ -91,6 +91,30 @@ def _matmul(L, n, dy):
 declare("matmul", "matmul", 2, _matmul, doc="(..., M, K) @ (..., K, N), equal batch dims")
 
 
+# --- indexing: data-dependent reads and their adjoint ------------------------------------------
+# Both work on canonical shapes (the public ops reshape around them): x (B, O, N, C) and
+# int32 indices (B, K), B the batch dims flattened, O the axes before the gathered one, C those
+# after it.
+
+def _gather(L, n, dy):
+    x, idx = n.src
+    return L.scatter_add(dy, idx, x.shape[2]), None
+
+
+def _scatter_add(L, n, dy):
+    return L.gather(dy, n.src[1]), None
+
+
+declare("gather", "index", 2, _gather, public=False,
+        doc="gather(x (B, O, N, C), indices (B, K)) -> (B, O, K, C): x[b, o, indices[b, k], c], "
+            "0 where an index is outside [0, N) (TF.js's GPU backends; host-known indices are "
+            "checked by the op first)")
+declare("scatter_add", "index", 2, _scatter_add, public=False,
+        doc="scatter_add(y (B, O, K, C), indices (B, K)); arg: N -> (B, O, N, C): the sum over k "
+            "of y[b, o, k, c] where indices[b, k] == n, in increasing k (deterministic, no atomics); "
+            "indices outside [0, N) add nowhere. The adjoint of gather.")
+
+
 # --- identities for autodiff ---------------------------------------------------------------------
 
 declare("stop_gradient", "identity", 1, lambda L, n, dy: (None,),
