@@ -332,6 +332,8 @@ def generate(group) -> CudaProgram:
     index_type = index_type_for(group_extents(group))
     if group.kind == "elementwise":
         return _elementwise(group, total, index_type)
+    if group.kind == "scan":
+        return _scan(group, index_type)
     return _reduction(group, index_type)
 
 
@@ -516,3 +518,76 @@ def _final_stage(group, finals, extra2, n_out, chunks, launches) -> str:
     return Template(template("reduce_final")).substitute(
         name=name, params=", ".join(params), shared=shared.declarations(), outputs=n_out,
         chunks=chunks, init="\n".join(init), accumulate="\n".join(acc), tree="\n".join(tree))
+
+
+# --- scans (cumsum, cumprod): kernels/templates/scan.cu ------------------------------------------
+
+_SCAN_COMBINE = {"cumsum": "{a} + {b}", "cumprod": "{a} * {b}"}
+
+
+def _scan(group, index_type: str) -> CudaProgram:
+    """One scan over (O, N, C) along N. Lines of the scan are (o, c) pairs. A line longer than
+    MIN_CHUNK is cut into chunks scanned by blocks of their own when there are too few lines to
+    fill the GPU: a first kernel reduces each chunk to its total (scratch), the second scans each
+    chunk again, starting from the combination, in order, of the totals of the chunks before it.
+    Work is O(N) per line plus O(chunks^2) for the offsets; the input is read twice then."""
+    (i, slot), = group.outputs
+    ins = group.instrs[i]
+    exclusive, reverse = ins.arg
+    o_size, n_size, c_size = ins.shape
+    lines = o_size * c_size
+    chunks = max(1, min(-(-TARGET_BLOCKS // max(lines, 1)), -(-n_size // MIN_CHUNK)))
+    chunk = -(-max(n_size, 1) // chunks)
+    chunk = -(-chunk // BLOCK) * BLOCK
+    chunks = max(1, -(-n_size // chunk))
+    ct = _ctype(ins.dtype)
+    combine = _SCAN_COMBINE[ins.op]
+    identity = _literal(0 if ins.op == "cumsum" else 1, ins.dtype)
+    src = ins.srcs[0]
+
+    def kernel(name: str, what: str, carry: str, store: str, finish: str, params, refs):
+        em = _Emitter(group.instrs, indent="        ")
+        value = em.value(src, ("coords", ("o", "n", "c")))
+        body = Template(template("scan")).substitute(
+            what=what, name=name, params=params, acc_t=ct, blocks=lines * chunks, chunks=chunks,
+            inner=c_size, chunk=chunk, length=n_size, carry=carry,
+            position=f"{n_size - 1} - j" if reverse else "j", identity=identity,
+            body="\n".join(em.lines), value=value,
+            combine_prev=combine.format(a="prev", b="gg_scan[threadIdx.x]"),
+            store=store, combine_carry=combine.format(a="carry", b="gg_scan[255]"), finish=finish)
+        return em.used_ops, body
+
+    incl = combine.format(a="carry", b="gg_scan[threadIdx.x]")
+    excl = f"(threadIdx.x == 0 ? carry : {combine.format(a='carry', b='gg_scan[threadIdx.x - 1]')})"
+    # Every thread reads its prefix, written or not (a value computed for nothing would be
+    # lost shared-memory work to the emulator's checker).
+    scanned = f"      const {ct} scanned = {excl if exclusive else incl};\n"
+    store = scanned + f"      if (j < j_end) out{slot}[(o * {n_size} + n) * {c_size} + c] = scanned;"
+    sources, launches, scratch, used = [], [], [], set()
+    grid = max(1, min(lines * chunks, REDUCTION_GRID))
+    if chunks == 1:
+        params, refs = _params(group, group.instrs, [(slot, ins.dtype)], [])
+        ops, text = kernel(group.name, "one pass", f"    {ct} carry = {identity};", store, "", params, refs)
+        used |= ops
+        sources.append(text)
+        launches.append(Launch(group.name, grid, BLOCK, refs))
+    else:
+        scratch.append((lines * chunks, ins.dtype))
+        params, refs = _params(group, group.instrs, [], [(f"{ct}* __restrict__ part", ("scratch", 0))])
+        ops, text = kernel(f"{group.name}_totals", "chunk totals", f"    {ct} carry = {identity};",
+                           scanned + "      (void)scanned;",
+                           "    if (threadIdx.x == 0) part[b] = carry;\n    __syncthreads();",
+                           params, refs)
+        used |= ops
+        sources.append(text)
+        launches.append(Launch(f"{group.name}_totals", grid, BLOCK, refs))
+        params, refs = _params(group, group.instrs, [(slot, ins.dtype)],
+                               [(f"const {ct}* __restrict__ part", ("scratch", 0))])
+        carry = (f"    {ct} carry = {identity};\n"
+                 f"    for (idx_t k = 0; k < chunk; ++k) carry = {combine.format(a='carry', b=f'part[line * {chunks} + k]')};")
+        ops, text = kernel(group.name, "chunks, from the totals before them", carry, store, "", params, refs)
+        used |= ops
+        sources.append(text)
+        launches.append(Launch(group.name, grid, BLOCK, refs))
+    head = [_header(index_type), _device_functions(used, group.instrs)]
+    return CudaProgram("\n".join(head + sources), launches, scratch)

@@ -19,12 +19,12 @@ from . import dtypes
 from .primitives import PRIMITIVES, elementwise as _elementwise_records
 from .primitives.record import COMPARE, FLOAT, LOGICAL, SELECT
 from .tensor import (Tensor, cast, const, elementwise as make, expand, gather, is_const, matmul,
-                     permute, reduce, reshape, same, scatter_add, shape_str, slice_, unslice)
+                     permute, reduce, reshape, same, scan, scatter_add, shape_str, slice_, unslice)
 
 grad_dtype = dtypes.grad_dtype
 
 __all__ = ["Tensor", "apply", "broadcast_shapes", "broadcast", "cast", "const", "expand",
-           "gather", "grad_dtype", "matmul", "scatter_add", "permute", "prod", "reshape", "shape_str", "slice_", "sum",
+           "gather", "grad_dtype", "matmul", "scan", "scatter_add", "permute", "prod", "reshape", "shape_str", "slice_", "sum",
            "unslice", "weak_dtype", "zeros_for", "max"]
 
 

@@ -26,7 +26,7 @@ _METHODS.update({
     "squared_difference": O.squared_difference, "norm": O.norm, "dot": O.dot,
     "stop_gradient": O.stop_gradient, "clone": O.clone, "leaky_relu": O.leaky_relu, "gelu": O.gelu,
     "gather": O.gather, "reverse": O.reverse, "split": O.split, "one_hot": O.one_hot,
-    "unsorted_segment_sum": O.unsorted_segment_sum,
+    "unsorted_segment_sum": O.unsorted_segment_sum, "cumsum": O.cumsum, "cumprod": O.cumprod,
 })
 
 

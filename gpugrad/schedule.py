@@ -1,7 +1,8 @@
 """Graph -> plan: which values are stored, which are recomputed, and how kernels group.
 
-Only five kinds of values are written to memory: the requested outputs, reductions, matmul
-results, matmul operands and scatter_add operands. Everything else (elementwise ops, casts, reshapes, transposes,
+Only six kinds of values are written to memory: the requested outputs, reductions, matmul
+results, matmul operands, scans (cumsum, cumprod: a kernel of their own) and scatter_add
+operands. Everything else (elementwise ops, casts, reshapes, transposes,
 broadcasts, slices, pads, gathers, scatter_adds) is recomputed inside the kernel that consumes it, so an elementwise
 chain costs one read of its inputs and one write of its outputs.
 
@@ -176,7 +177,7 @@ def build_plan(outputs: Sequence[Tensor], nodes: list[Tensor]) -> Plan:
     for i, n in enumerate(nodes):
         if is_leaf[i]:
             continue
-        if n.op in P.REDUCE or n.op == P.MATMUL:
+        if n.op in P.REDUCE or n.op == P.MATMUL or n.op in P.SCAN:
             barrier[i] = True
         if n.op == P.MATMUL:
             for s in srcs[i]:
@@ -230,6 +231,8 @@ def build_plan(outputs: Sequence[Tensor], nodes: list[Tensor]) -> Plan:
             bucket = (level[i], "reduce", nodes[srcs[i][0]].shape, n.arg)
         elif n.op == P.MATMUL:
             bucket = (level[i], "matmul", i)
+        elif n.op in P.SCAN:
+            bucket = (level[i], "scan", i)
         else:
             bucket = (level[i], "elementwise", n.shape)
         buckets.setdefault(bucket, []).append(i)
@@ -246,8 +249,8 @@ def build_plan(outputs: Sequence[Tensor], nodes: list[Tensor]) -> Plan:
             has_ew = any(nodes[m].op not in P.REDUCE for m in members)
             kind = "multi-output" if has_ew else "reduction"
             group = Group(len(plan.groups), kind, bkey[2], bkey[3])
-        elif kind == "matmul":
-            group = Group(len(plan.groups), "matmul", nodes[members[0]].shape, ())
+        elif kind in ("matmul", "scan"):
+            group = Group(len(plan.groups), kind, nodes[members[0]].shape, ())
         else:
             group = Group(len(plan.groups), "elementwise", bkey[2], ())
         _emit_group(group, sorted(members), nodes, srcs, barrier, is_leaf, slot)

@@ -429,5 +429,12 @@ def scatter_add(y: Tensor, indices: Tensor, n: int) -> Tensor:
     return Tensor("scatter_add", (y, indices), int(n), (b, o, int(n), c), y.dtype)
 
 
+def scan(op: str, x: Tensor, exclusive: bool, reverse: bool) -> Tensor:
+    """cumsum or cumprod of x (O, N, C) along N."""
+    if len(x.shape) != 3:
+        raise ValueError(f"{op}: the primitive scans x of shape [O, N, C], got {shape_str(x.shape)}")
+    return Tensor(op, (x,), (bool(exclusive), bool(reverse)), x.shape, x.dtype)
+
+
 def stop_gradient(x: Tensor) -> Tensor:
     return Tensor(P.STOP_GRADIENT, (x,), None, x.shape, x.dtype)

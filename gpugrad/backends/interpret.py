@@ -65,6 +65,16 @@ def _scatter_add(xp, y, index, n, dtype):
     return out
 
 
+def _scan(xp, x, op, exclusive, reverse, dtype):
+    """cumsum or cumprod of x (O, N, C) along N."""
+    if reverse:
+        x = x[:, ::-1]
+    out = (xp.cumsum if op == "cumsum" else xp.cumprod)(x, axis=1, dtype=dtype)
+    if exclusive:
+        out = xp.concatenate([xp.full_like(out[:, :1], 0 if op == "cumsum" else 1), out[:, :-1]], axis=1)
+    return xp.ascontiguousarray(out[:, ::-1] if reverse else out)
+
+
 # --- ufunc forms of snippets -------------------------------------------------------------------
 
 # Snippet text -> the numpy ufunc computing the same thing in one call.
@@ -115,7 +125,7 @@ class _Writer:
     def __init__(self, group, xp):
         self.group, self.xp = group, xp
         self.ns: dict = {"xp": xp, "_full": _full, "_unslice": _unslice, "np": np,
-                         "_gather": _gather, "_scatter_add": _scatter_add}
+                         "_gather": _gather, "_scatter_add": _scatter_add, "_scan": _scan}
         self.owned: set[int] = set()     # steps whose value is a fresh full-shape array of ours
         self.full: set[int] = set()      # steps whose value has its full (logical) shape
         self.last: dict[int, int] = {}   # step -> the step that reads it last
@@ -243,6 +253,13 @@ def _scatter_add_step(w: _Writer, k, ins, a) -> str:
             f"{w.const(dtypes.NUMPY[ins.dtype])})")
 
 
+def _scan_step(w: _Writer, k, ins, a) -> str:
+    w.full.add(k)
+    w.owned.add(k)
+    return (f"_scan(xp, {w.full_of(ins.srcs[0])}, {ins.op!r}, {ins.arg[0]}, {ins.arg[1]}, "
+            f"{w.const(dtypes.NUMPY[ins.dtype])})")
+
+
 def _matmul(w: _Writer, k, ins, a) -> str:
     w.full.add(k)
     w.owned.add(k)
@@ -253,6 +270,7 @@ EMITTERS: dict[str, Emitter] = {
     "load": _load, "const": _const, P.CAST: _cast, "reshape": _reshape, "permute": _permute,
     "expand": _expand, "slice": _slice, "unslice": _unslice_step, P.MATMUL: _matmul,
     "gather": _gather_step, "scatter_add": _scatter_add_step,
+    **{op: _scan_step for op in P.SCAN},
     **{op: _elementwise for op in P.ELEMENTWISE}, **{op: _reduce for op in P.REDUCE},
 }
 

@@ -3,7 +3,7 @@
 Every function checks its arguments and computes the result's shape and dtype at once
 (raising with both shapes in the message); nothing runs until a value is read. By concern:
 convert (making tensors, argument checks), creation, elementwise, reductions, activations,
-movement, indexing, linalg.
+movement, indexing, scans, linalg.
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from .indexing import *  # noqa: F401,F403
 from .linalg import *  # noqa: F401,F403
 from .movement import *  # noqa: F401,F403
 from .reductions import *  # noqa: F401,F403
+from .scans import *  # noqa: F401,F403
 from .activations import __all__ as _activations
 from .convert import __all__ as _convert
 from .creation import __all__ as _creation
@@ -26,5 +27,6 @@ from .indexing import getitem  # noqa: F401 - basic indexing, extended with host
 from .linalg import __all__ as _linalg
 from .movement import __all__ as _movement
 from .reductions import __all__ as _reductions
+from .scans import __all__ as _scans
 
-__all__ = _activations + _convert + _creation + _elementwise + _indexing + _linalg + _movement + _reductions
+__all__ = _activations + _convert + _creation + _elementwise + _indexing + _linalg + _movement + _reductions + _scans

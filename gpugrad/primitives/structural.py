@@ -115,6 +115,29 @@ declare("scatter_add", "index", 2, _scatter_add, public=False,
             "indices outside [0, N) add nowhere. The adjoint of gather.")
 
 
+# --- scans: x (O, N, C) along N; arg (exclusive, reverse) ----------------------------------------
+
+def _cumsum(L, n, dy):
+    # Each x[m] adds into every output at or after it in scan order (after it, if exclusive):
+    # the same scan of dy, the other way round.
+    exclusive, reverse = n.arg
+    return (L.scan("cumsum", dy, exclusive, not reverse),)
+
+
+def _cumprod(L, n, dy):
+    # d y[n] / d x[m] = y[n] / x[m] for every n that x[m] enters (TF's rule): the reverse scan
+    # of dy * y, divided by x. Not finite where x is exactly 0 (as in TF and TF.js).
+    exclusive, reverse = n.arg
+    x = n.src[0]
+    return (L.div(L.scan("cumsum", L.mul(dy, n), exclusive, not reverse), x),)
+
+
+declare("cumsum", "scan", 1, _cumsum, public=False,
+        doc="inclusive (or exclusive) running sum along N of x (O, N, C), forward or reversed")
+declare("cumprod", "scan", 1, _cumprod, public=False,
+        doc="inclusive (or exclusive) running product along N of x (O, N, C), forward or reversed")
+
+
 # --- identities for autodiff ---------------------------------------------------------------------
 
 declare("stop_gradient", "identity", 1, lambda L, n, dy: (None,),
