@@ -66,10 +66,13 @@ def _scatter_add(xp, y, index, n, dtype):
 
 
 def _scan(xp, x, op, exclusive, reverse, dtype):
-    """cumsum or cumprod of x (O, N, C) along N."""
+    """cumsum or cumprod of x (O, N, C) along N. float32 accumulates in float64: a sequential
+    running sum in float32 drifts by up to N rounding steps, where the generated kernel's
+    (a tree within each 256, a carry across them) drifts by far fewer."""
     if reverse:
         x = x[:, ::-1]
-    out = (xp.cumsum if op == "cumsum" else xp.cumprod)(x, axis=1, dtype=dtype)
+    acc = np.float64 if np.dtype(dtype) == np.float32 else dtype
+    out = (xp.cumsum if op == "cumsum" else xp.cumprod)(x, axis=1, dtype=acc).astype(dtype, copy=False)
     if exclusive:
         out = xp.concatenate([xp.full_like(out[:, :1], 0 if op == "cumsum" else 1), out[:, :-1]], axis=1)
     return xp.ascontiguousarray(out[:, ::-1] if reverse else out)
