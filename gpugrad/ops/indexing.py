@@ -54,14 +54,16 @@ def _index_tensor(value: Any, arg: str, api: str) -> tuple[Tensor, Any]:
     return t, None
 
 
-def _check_range(host, bound: int, api: str, arg: str, what: str, low: int = 0) -> None:
+def _check_range(host, bound: int, api: str, arg: str, what: str, negatives: bool = False) -> None:
+    """Raise naming the first index outside [0, bound) (negative ones allowed with negatives:
+    they are dropped)."""
     if host is None or host.size == 0:
         return
-    bad = np.flatnonzero((host < low) | (host >= bound))
+    bad = np.flatnonzero((host >= bound) if negatives else ((host < 0) | (host >= bound)))
     if bad.size:
         at = tuple(int(i) for i in np.unravel_index(bad[0], host.shape))
         raise ValueError(f"{api}: {arg}{list(at)} = {int(host.flat[bad[0]])} is not in "
-                         f"[{low}, {bound - 1}] ({what} has size {bound})")
+                         f"[0, {bound - 1}] ({what} has size {bound})")
 
 
 def _axis(axis: Any, rank: int, api: str, arg: str = "axis", allow_end: bool = False) -> int:
@@ -179,8 +181,8 @@ def unsorted_segment_sum(x: TensorLike, segment_ids: TensorLike, num_segments: i
         raise ValueError(f"unsortedSegmentSum: segmentIds must be 1-D with one id per row of x: "
                          f"x {list(x.shape)}, segmentIds {list(ids.shape)}")
     if host is not None:
-        _check_range(np.where(host < 0, 0, host), num_segments, "unsortedSegmentSum",
-                     "segmentIds", "numSegments")
+        _check_range(host, num_segments, "unsortedSegmentSum", "segmentIds", "numSegments",
+                     negatives=True)
     if x.dtype == dtypes.bool_:
         x = T.cast(x, dtypes.int32)
     return _scatter(x, ids, int(num_segments), (int(num_segments),) + x.shape[1:])
