@@ -226,14 +226,21 @@ def _gather_value(em, ins, imap, args) -> str:
     return em._let(_ctype(ins.dtype), f"({index} >= 0 && {index} < {n}) ? {value} : {_literal(0, ins.dtype)}")
 
 
+def _stored(instrs, i: int):
+    """The load a value is a reshape (same flat layout) of."""
+    while instrs[i].op == "reshape":
+        i = instrs[i].srcs[0]
+    if instrs[i].op != "load":
+        raise AssertionError("scatter_add reads stored operands (schedule.build_plan stores them)")
+    return instrs[i]
+
+
 def _scatter_add_value(em, ins, imap, args) -> str:
     """A loop over every index, in increasing order (so the sum is the same run after run: no
     atomics): O(K) reads per output element, O(N K) per (b, o, c) row. A sort-based segmented
     sum would be O(K log K) in all, at the cost of a sort kernel and a scratch buffer."""
-    y, index = (em.instrs[s] for s in ins.srcs)
-    if y.op != "load" or index.op != "load":
-        raise AssertionError("scatter_add reads stored operands (schedule.build_plan stores them)")
-    B, O, K, C = y.shape
+    B, O, K, C = em.instrs[ins.srcs[0]].shape
+    y, index = (_stored(em.instrs, s) for s in ins.srcs)
     b, o, n, c = em.coords(imap, ins.shape)
     ct = _ctype(ins.dtype)
     acc, k = em._fresh("s"), em._fresh("k")

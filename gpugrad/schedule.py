@@ -185,7 +185,10 @@ def build_plan(outputs: Sequence[Tensor], nodes: list[Tensor]) -> Plan:
         if n.op == "scatter_add":
             # Its kernel loops over the indices, reading both operands at loop-dependent
             # places: they are read from memory, never recomputed per iteration.
+            # A reshape keeps the flat layout, so it reads its source's buffer as it is.
             for s in srcs[i]:
+                while nodes[s].op == "reshape" and not is_leaf[s] and not barrier[s]:
+                    s = srcs[s][0]
                 if not is_leaf[s]:
                     barrier[s] = True
     views: dict[int, int] = {}      # output position -> the node it is a reshape of
