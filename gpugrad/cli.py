@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ._version import version_text
+
 
 def demo(args) -> int:
     import gpugrad as tf
@@ -37,6 +39,7 @@ def demo(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="gpugrad", description=__doc__)
+    parser.add_argument("--version", action="version", version=version_text())
     sub = parser.add_subparsers(dest="command")
     d = sub.add_parser("demo", help="run the TF.js variableGrads seed examples")
     d.add_argument("--backend", choices=("numpy", "cupy"), help="default: cupy where a GPU is usable")

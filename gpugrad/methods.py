@@ -25,6 +25,10 @@ _METHODS.update({
     "softmax": O.softmax, "log_softmax": O.log_softmax, "flatten": O.flatten, "tile": O.tile,
     "squared_difference": O.squared_difference, "norm": O.norm, "dot": O.dot,
     "stop_gradient": O.stop_gradient, "clone": O.clone, "leaky_relu": O.leaky_relu, "gelu": O.gelu,
+    "step": O.step, "is_inf": O.is_inf, "is_nan": O.is_nan, "is_finite": O.is_finite,
+    "logical_xor": O.logical_xor, "div_no_nan": O.div_no_nan, "any": O.any, "all": O.all,
+    "top_k": O.top_k, "prelu": O.prelu, "selu": O.selu, "log_sigmoid": O.log_sigmoid,
+    "relu6": O.relu6,
     "gather": O.gather, "reverse": O.reverse, "split": O.split, "one_hot": O.one_hot,
     "unsorted_segment_sum": O.unsorted_segment_sum, "cumsum": O.cumsum, "cumprod": O.cumprod,
 })

@@ -20,7 +20,6 @@ from . import ops as O
 from .loss_ops import (known_labels, label_summary, class_targets, losses,  # noqa: F401
                        mean_squared_error, softmax_cross_entropy)
 from .tensor import Tensor, same
-from .tfjs_names import install as install_tfjs_names
 from .variables import Variable, variable
 
 Initializer = Callable[..., Tensor]
@@ -101,7 +100,9 @@ def _initializer(init: str | Initializer) -> Initializer:
 # --- activations and layers ------------------------------------------------------------------------
 
 ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
-    "linear": lambda x: x, "relu": O.relu, "gelu": O.gelu, "tanh": O.tanh,
+    # TF.js layers' names: 'gelu' is the exact (erf) form, 'gelu_new' the tanh approximation.
+    "linear": lambda x: x, "relu": O.relu, "gelu": lambda x: O.gelu(x, approximate=False),
+    "gelu_new": lambda x: O.gelu(x, approximate=True), "tanh": O.tanh,
     "sigmoid": O.sigmoid, "softmax": O.softmax, "elu": O.elu,
 }
 

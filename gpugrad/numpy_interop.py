@@ -23,7 +23,8 @@ UFUNCS = {
     np.less_equal: O.less_equal, np.greater: O.greater, np.greater_equal: O.greater_equal,
     np.equal: O.equal, np.not_equal: O.not_equal, np.logical_and: O.logical_and,
     np.logical_or: O.logical_or, np.logical_not: O.logical_not, np.matmul: O.matmul,
-    np.isnan: O.is_nan, np.isfinite: O.is_finite,
+    np.isnan: O.is_nan, np.isfinite: O.is_finite, np.isinf: O.is_inf, np.floor: O.floor,
+    np.ceil: O.ceil, np.rint: O.round, np.logical_xor: O.logical_xor,
 }
 
 # numpy functions (and ufunc methods) -> the gpugrad op to call instead.

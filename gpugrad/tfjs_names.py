@@ -19,7 +19,8 @@ def camel_case(name: str) -> str:
 TFJS_NAMES: dict[str, str] = {
     # creation
     "zerosLike": "zeros_like", "onesLike": "ones_like", "randomNormal": "random_normal",
-    "randomUniform": "random_uniform", "range": "range_",
+    "randomUniform": "random_uniform", "range": "range_", "truncatedNormal": "truncated_normal",
+    "randomStandardNormal": "random_standard_normal", "randomUniformInt": "random_uniform_int",
     # autodiff and variables
     "variableGrads": "variable_grads", "valueAndGrad": "value_and_grad",
     "valueAndGrads": "value_and_grads", "customGrad": "custom_grad",
@@ -30,7 +31,8 @@ TFJS_NAMES: dict[str, str] = {
     "logicalNot": "logical_not",
     "clipByValue": "clip_by_value", "squaredDifference": "squared_difference",
     "leakyRelu": "leaky_relu", "logSigmoid": "log_sigmoid", "isNaN": "is_nan",
-    "isFinite": "is_finite",
+    "isFinite": "is_finite", "isInf": "is_inf", "logicalXor": "logical_xor",
+    "divNoNan": "div_no_nan", "addN": "add_n", "topk": "top_k", "batchNorm": "batch_norm",
     # reductions, movement, linear algebra
     "logSumExp": "logsumexp", "argMax": "argmax", "argMin": "argmin",
     "expandDims": "expand_dims", "broadcastTo": "broadcast_to", "matMul": "matmul",
@@ -70,6 +72,7 @@ NOT_TFJS: dict[str, str] = {
     "clear_caches": "gpugrad's plan and kernel caches have no TF.js counterpart",
     "clip_by_global_norm": "TF.js has no clipByGlobalNorm (TF Python's tf.clip_by_global_norm)",
     "debug_nans": "TF.js has no NaN debugging switch (JAX's jax_debug_nans)",
+    "layer_norm": "TF.js has no layer-norm op (only the layer tf.layers.layerNormalization)",
 }
 
 

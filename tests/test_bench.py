@@ -153,3 +153,15 @@ def test_compiled_baselines_are_built_once_per_function_code(monkeypatch):
     first = W._compiled("test", make(0), (0,), lambda: built.append(0) or "compiled")
     again = W._compiled("test", make(1), (0,), lambda: built.append(1) or "recompiled")
     assert first == again == "compiled" and built == [0]
+
+
+def test_data_parallel_rows_of_the_train_workload():
+    from gpugrad.bench import ddp
+    if ddp.mpiexec_path() is None:
+        pytest.skip("mpiexec not installed (pip install \"gpugrad[dist]\")")
+    result = ddp.measure_processes(steps=3, ranks=2)
+    assert "error" not in result, result
+    assert result["ddp"]["ranks"] == 2 and result["alone"]["ranks"] == 1
+    assert result["ddp"]["reduction_ms"] > 0 and result["ddp"]["gradient_bytes"] > 0
+    text = "\n".join(ddp.format_lines(result))
+    assert "2 ranks" in text and "% of the distributed step" in text

@@ -62,3 +62,13 @@ def test_training_step_workload_and_its_numpy_baseline_run():
         work.run()
         work.baselines["numpy"]()
     assert work.flops > 0 and work.name == "mlp8x16-12-4"
+
+
+def test_version_flag(capsys):
+    from gpugrad.cli import main
+    import gpugrad
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"gpugrad {gpugrad.__version__}"
+    assert gpugrad.__version__ == "0.1.0"

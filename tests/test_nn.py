@@ -44,12 +44,17 @@ def test_unknown_initializer_and_activation():
 # --- layers ------------------------------------------------------------------------------------------
 
 
-def _gelu(x):
+def _gelu_new(x):
     return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))
 
 
+def _gelu(x):
+    return 0.5 * x * (1 + np.vectorize(math.erf)(x / math.sqrt(2)))
+
+
 @pytest.mark.parametrize("activation,ref", [
-    (None, lambda x: x), ("relu", lambda x: np.maximum(x, 0)), ("tanh", np.tanh), ("gelu", _gelu)])
+    (None, lambda x: x), ("relu", lambda x: np.maximum(x, 0)), ("tanh", np.tanh), ("gelu", _gelu),
+    ("gelu_new", _gelu_new)])
 def test_dense_forward(backend, activation, ref):
     layer = nn.Dense(4, 3, activation, seed=0, dtype="float64")
     x = np.random.default_rng(0).normal(size=(5, 4))

@@ -11,7 +11,8 @@ import pytest
 import gpugrad as tf
 from gpugrad import backends
 from gpugrad.backends.emulated import EmulatedCudaBackend, compiler_available
-from gpugrad.primitives import COMPARE, LOGICAL, PRIMITIVES, Primitive, elementwise
+from gpugrad.primitives import PRIMITIVES, Primitive, elementwise
+from gpugrad.primitives.record import COMPARE, LOGICAL
 from gpugrad.primitives.completeness import missing_facts
 from gpugrad.testing import check_grads
 

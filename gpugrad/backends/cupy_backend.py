@@ -173,3 +173,27 @@ def _prod(shape) -> int:
     for d in shape:
         out *= d
     return out
+
+
+def pool_peak(fn) -> tuple[int, int]:
+    """(bytes the default CuPy pool holds in use before fn, the most it holds while fn runs
+    and the device finishes its work): fn runs under a tracking allocator, restored after."""
+    import cupy
+    pool = cupy.get_default_memory_pool()
+    pool.free_all_blocks()
+    before = pool.used_bytes()
+    peak = [before]
+
+    def tracking_malloc(size):
+        mem = pool.malloc(size)
+        peak[0] = max(peak[0], pool.used_bytes())
+        return mem
+
+    cupy.cuda.set_allocator(tracking_malloc)
+    try:
+        fn()
+        cupy.cuda.Device().synchronize()
+    finally:
+        cupy.cuda.set_allocator(pool.malloc)
+    return before, peak[0]
+

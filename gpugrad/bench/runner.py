@@ -29,7 +29,8 @@ WORKLOADS = {  # name -> what it measures (shown by --help)
     "elementwise": "every elementwise primitive, forward (x -> y) and backward (x, dy -> dx), "
                    "named op:fwd / op:bwd",
     "train": "one Adam step of an MLP (relu, softmax cross-entropy) at batch 64, 256-256-256 "
-             "and batch 4096, 1024-4096-1024; fixed shapes, --sizes does not apply",
+             "and batch 4096, 1024-4096-1024; fixed shapes, --sizes does not apply; plus the "
+             "data-parallel step with 1 process and 2 MPI ranks (needs gpugrad[dist])",
 }
 COPY = "copy"          # the contender that is the floor
 MAX_INPUT_SETS = 16    # input sets kept to defeat the cache (see _input_sets)
@@ -228,6 +229,9 @@ def format_table(result: dict, saved: str | None = None) -> str:
             lines.append(f"  {r['workload']:<8} n={r['size']:<6} {r['overhead_us']:8.1f} us "
                          f"(p10-p90 {r['p10_us']:.1f}-{r['p90_us']:.1f}, {r['samples']} batches of "
                          f"{r['batch']}); a real call {r['real_us']:.1f} us")
+    if result.get("data_parallel"):
+        from . import ddp
+        lines.extend(ddp.format_lines(result["data_parallel"]))
     return "\n".join(lines)
 
 
@@ -317,6 +321,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         result["overhead"] = overhead.measure(n=16, dtype=args.dtype, budget_s=args.budget,
                                               device="cupy" if result["backend"] == "cupy" else "cpu",
                                               done=_Progress(len(overhead.MAKERS)).step)
+    if "train" in names:
+        from . import ddp
+        result["data_parallel"] = ddp.measure_processes(steps=30, ranks=2)
     if saved is not None:
         compare_to(result, saved)
     print(format_table(result, args.compare_to))

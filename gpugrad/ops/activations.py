@@ -6,15 +6,14 @@ from typing import Any
 
 import math
 
-import numpy as np
 
 from ..tensor import Tensor
 from .convert import convert
-from .elementwise import abs, add, exp, expm1, greater, less_equal, log1p, maximum, mul, neg, pow, sub, tanh, where
+from .elementwise import abs, add, erf, exp, expm1, greater, less_equal, log1p, maximum, mul, neg, pow, sub, tanh, where
 from .reductions import logsumexp, normalize_axes
 
 TensorLike = Any
-__all__ = ['elu', 'gelu', 'leaky_relu', 'log_sigmoid', 'log_softmax', 'relu', 'relu6', 'softmax', 'softplus']
+__all__ = ['elu', 'gelu', 'leaky_relu', 'log_sigmoid', 'log_softmax', 'prelu', 'relu', 'relu6', 'selu', 'softmax', 'softplus']
 
 
 def relu(x: TensorLike) -> Tensor:
@@ -48,10 +47,32 @@ def log_sigmoid(x: TensorLike) -> Tensor:
     return neg(softplus(neg(x)))
 
 
-def gelu(x: TensorLike) -> Tensor:
-    x = convert(x)  # tanh approximation, as TF.js layers and PyTorch approximate='tanh'
-    inner = mul(add(x, mul(pow(x, 3), 0.044715)), math.sqrt(2 / math.pi))
-    return mul(mul(x, 0.5), add(tanh(inner), 1))
+def prelu(x: TensorLike, alpha: TensorLike) -> Tensor:
+    """TF.js's prelu: x where x > 0, else alpha * x (alpha broadcasts and is differentiable;
+    at x = 0 the gradient is alpha's side, as TF.js's Prelu gradient)."""
+    x = convert(x)
+    return where(greater(x, 0), x, mul(x, alpha))
+
+
+SELU_SCALE = 1.0507009873554804934193349852946
+SELU_ALPHA = 1.6732632423543772848170429916717
+
+
+def selu(x: TensorLike) -> Tensor:
+    """TF.js's selu: scale * x where x > 0, else scale * alpha * (e^x - 1)."""
+    x = convert(x)
+    return where(greater(x, 0), mul(x, SELU_SCALE), mul(expm1(x), SELU_SCALE * SELU_ALPHA))
+
+
+def gelu(x: TensorLike, approximate: bool = False) -> Tensor:
+    """GELU. Exact by default, x * Phi(x) = x/2 * (1 + erf(x / sqrt 2)), as PyTorch's default
+    and TF.js layers' 'gelu' activation; ``approximate=True`` is the tanh form (PyTorch's
+    approximate='tanh', TF.js layers' 'gelu_new'), which gelu was before issue 12."""
+    x = convert(x)
+    if approximate:
+        inner = mul(add(x, mul(pow(x, 3), 0.044715)), math.sqrt(2 / math.pi))
+        return mul(mul(x, 0.5), add(tanh(inner), 1))
+    return mul(mul(x, 0.5), add(erf(mul(x, math.sqrt(0.5))), 1))
 
 
 def _softmax_axis(x: Tensor, dim: int) -> int:

@@ -18,7 +18,7 @@ from ..tensor import Tensor
 from .convert import cast, convert, shape_arg
 
 TensorLike = Any
-__all__ = ['broadcast_shapes', 'broadcast_to', 'clip_by_value', 'is_finite', 'is_nan', 'logical_not', 'square', 'squared_difference', 'where'] + [p.name for p in _elementwise_records() if p.public]
+__all__ = ['add_n', 'broadcast_shapes', 'broadcast_to', 'clip_by_value', 'div_no_nan', 'is_finite', 'is_inf', 'is_nan', 'logical_not', 'logical_xor', 'square', 'squared_difference', 'step', 'where'] + [p.name for p in _elementwise_records() if p.public]
 
 
 # --- broadcasting and dtype promotion ------------------------------------------------------
@@ -150,3 +150,51 @@ def is_finite(x: TensorLike) -> Tensor:
     return less(abs(x), math.inf)
 
 
+
+def is_inf(x: TensorLike) -> Tensor:
+    x = convert(x)
+    return equal(abs(x), math.inf)
+
+
+def logical_xor(a: TensorLike, b: TensorLike) -> Tensor:
+    """TF.js's logicalXor: true where exactly one of a, b is (both are cast to bool)."""
+    return not_equal(cast(convert(a), dtypes.bool_), cast(convert(b), dtypes.bool_))
+
+
+def step(x: TensorLike, alpha: float = 0.0) -> Tensor:
+    """TF.js's step: 1 where x > 0, else alpha; NaN stays NaN. Zero gradient (as TF.js)."""
+    x = convert(x)
+    return where(not_equal(x, x), x, where(greater(x, 0), 1, alpha))
+
+
+def div_no_nan(a: TensorLike, b: TensorLike) -> Tensor:
+    """TF.js's divNoNan: a / b, and 0 where b is 0 (even for 0 / 0). The division runs on a
+    divisor with its zeros replaced by 1, so the gradient is 0 there too, never NaN."""
+    a, b = _operands("div_no_nan", (a, b))
+    a, b = (x if isinstance(x, Tensor) else convert(x) for x in (a, b))
+    zero = equal(b, 0)
+    return where(zero, 0, div(a, where(zero, 1, b)))
+
+
+def add_n(tensors: Sequence[TensorLike]) -> Tensor:
+    """TF.js's addN: the elementwise sum of tensors of one shape and dtype (no broadcasting)."""
+    if not isinstance(tensors, (list, tuple)):
+        raise TypeError("The argument passed to tf.addN() must be a list of tensors")
+    if len(tensors) < 1:
+        raise ValueError(f"Must pass at least one tensor to tf.addN(), but got {len(tensors)}")
+    ts = [convert(t) for t in tensors]
+    first = ts[0]
+    for t in ts:
+        if t.dtype != first.dtype:
+            raise ValueError(
+                "All tensors passed to tf.addN() must have the same dtype "
+                f"(got {', '.join(sorted({u.dtype for u in ts}))})")
+    for t in ts:
+        if t.shape != first.shape:
+            raise ValueError(
+                "All tensors passed to tf.addN() must have the same shape "
+                f"(got {' and '.join(str(list(u.shape)) for u in ts)})")
+    total = ts[0]
+    for t in ts[1:]:
+        total = add(total, t)
+    return total

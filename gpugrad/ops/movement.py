@@ -13,7 +13,6 @@ from .. import dtypes
 from .. import tensor as T
 from ..tensor import Tensor
 from .convert import axis_arg, convert, resolve_shape, shape_arg
-from .creation import fill
 from .elementwise import add, where
 from .reductions import normalize_axes
 

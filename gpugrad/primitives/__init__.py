@@ -12,6 +12,8 @@ from . import elementwise as _elementwise, structural as _structural  # noqa: F4
 from .record import (COMPARE, FLOAT, LOGICAL as _LOGICAL_RULE, NUMERIC, PRIMITIVES, SELECT,
                      Primitive, declare)
 
+# NB: LOGICAL below is the set of logical primitives; the dtype rule is record.LOGICAL.
+
 
 def of_kind(kind: str) -> list[Primitive]:
     return [p for p in PRIMITIVES.values() if p.kind == kind]

@@ -80,6 +80,11 @@ unary("log1p", lambda L, n, dy: (L.div(dy, L.add(_x(n), 1)),), np.log1p, (-0.5, 
 unary("expm1", lambda L, n, dy: (L.mul(dy, L.add(n, 1)),), np.expm1)
 unary("abs", lambda L, n, dy: (L.mul(dy, L.sign(_x(n))),), np.abs, result=NUMERIC, smooth=False)
 unary("sign", _flat, np.sign, result=NUMERIC, smooth=False)
+# Rounding: piecewise constant, zero gradients (as TF.js's Floor, Ceil and Round gradients).
+unary("floor", _flat, np.floor, smooth=False, numpy={"floor": np.floor})
+unary("ceil", _flat, np.ceil, smooth=False, numpy={"ceil": np.ceil})
+unary("round", _flat, np.round, smooth=False, numpy={"rint": np.rint},
+      doc="halves to even, as TF.js (and numpy's round)")
 unary("reciprocal", lambda L, n, dy: (L.neg(L.mul(dy, L.mul(n, n))),), np.reciprocal, POSITIVE)
 unary("copy", lambda L, n, dy: (dy,), lambda x: x, result=NUMERIC, public=False,
       doc="a value written to memory as it is (a plan output that is an input)")
@@ -121,6 +126,32 @@ def _atan2(L, n, dy):
 
 
 binary("atan2", _atan2, np.arctan2, (SIGNED, POSITIVE), result=FLOAT, numpy={"atan2": np.arctan2})
+
+
+def _tfjs_mod(x, y):
+    """TF.js's cpu Mod kernel, elementwise in float64: the remainder takes y's sign."""
+    rem = np.fmod(x, y)
+    same = ((x < 0) & (y < 0)) | ((x >= 0) & (y >= 0))
+    return np.where(same, rem, np.fmod(rem + y, y))
+
+
+def _mod(L, n, dy):
+    # As TF.js's Mod gradient: mod(x, y) = x - floor(x / y) * y, with floor held constant.
+    x, y = n.src
+    return dy, L.mul(dy, L.neg(L.floor(L.div(x, y))))
+
+
+def _as_double(v):
+    return np.asarray(v, dtype=np.float64)
+
+
+binary("mod", _mod, _tfjs_mod, (SIGNED, POSITIVE), numpy={"fmod": np.fmod},
+       doc="the remainder with the divisor's sign, as TF.js (and numpy's mod)")
+# floor_div is piecewise constant: zero gradients, as TF Python and JAX. TF.js's FloorDiv
+# gradient is div's (dy / y and -dy x / y^2), the derivative of a function it does not compute.
+binary("floor_div", _flat, lambda x, y: np.floor(x / y), (SIGNED, POSITIVE), smooth=False,
+       numpy={"floor": np.floor, "double": _as_double},
+       doc="floor(x / y) as TF.js's floorDiv (int32: exact, 0 where y = 0)")
 
 
 def _tie_split(L, first_wins, tie, dy):

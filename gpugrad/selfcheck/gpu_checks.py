@@ -12,6 +12,7 @@ import numpy as np
 
 import gpugrad as tf
 
+from ..backends.cupy_backend import pool_peak
 from .core import CheckFailed, Problems, mismatch, scaled_atol
 from .numerics import _package_root, _seed_function
 from .targets import Target, active
@@ -56,35 +57,19 @@ def stream_capture(target: Target, data: dict) -> str:
 def peak_memory(target: Target, data: dict) -> str:
     """Peak memory-pool use of the seed function's variable_grads at 2^24 elements: at most
     its inputs + its gradients + 1 MiB (no materialized intermediates)."""
-    cupy = target.backend.cupy
     n = 1 << 24
     rng = np.random.default_rng(6)
     arrays = [rng.uniform(-1, 1, n).astype(np.float32) for _ in range(3)]
-    pool = cupy.get_default_memory_pool()
     with active(target):
         f, (p, q) = _seed_function(arrays)
         tf.variable_grads(f, [p, q])   # compile first: the measured call allocates only results
-        pool.free_all_blocks()
-        inputs = pool.used_bytes()
-        peak = [inputs]
-
-        def tracking_malloc(size):
-            mem = pool.malloc(size)
-            peak[0] = max(peak[0], pool.used_bytes())
-            return mem
-
-        cupy.cuda.set_allocator(tracking_malloc)
-        try:
-            value, grads = tf.variable_grads(f, [p, q])
-            target.sync()
-        finally:
-            cupy.cuda.set_allocator(pool.malloc)
-        del value, grads
+        results = []
+        inputs, peak_bytes = pool_peak(lambda: results.append(tf.variable_grads(f, [p, q])))
         p.dispose()
         q.dispose()
     gradients = 2 * n * 4
-    extra = peak[0] - inputs
-    data.update(n=n, inputs_bytes=inputs, peak_bytes=peak[0], beyond_inputs_bytes=extra,
+    extra = peak_bytes - inputs
+    data.update(n=n, inputs_bytes=inputs, peak_bytes=peak_bytes, beyond_inputs_bytes=extra,
                 allowed_beyond_inputs_bytes=gradients + MIB)
     if inputs < 3 * n * 4:
         raise CheckFailed(f"the pool held {inputs} bytes before the call, less than the inputs' "

@@ -8,3 +8,6 @@ __device__ __forceinline__ bool argmax_wins(T a, I ia, T b, I ib) {
   if (a_nan || b_nan) return b_nan && (!a_nan || ib < ia);
   return b > a || (b == a && ib < ia);
 }
+// The truncated remainder of integers, for snippets that call fmod on any T (mod.cu): 0 where
+// b = 0 (and for INT_MIN % -1), as numpy's fmod; floats use CUDA's own fmod.
+__device__ __forceinline__ int fmod(int a, int b) { return (b == 0 || b == -1) ? 0 : a % b; }
