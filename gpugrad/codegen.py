@@ -3,7 +3,8 @@
 Every value in a group is computed at the index where its consumer needs it: an elementwise
 op at its consumer's index, a broadcast input at that index with broadcast axes pinned to 0,
 a transpose at permuted coordinates, a slice at start + step * index, a pad (unslice) under
-a bounds test. Nothing but the group's outputs is written, and shapes are compile-time
+a bounds test, a gather at the index its index operand holds there, a scatter_add as a loop
+over its (stored) indices. Nothing but the group's outputs is written, and shapes are compile-time
 constants, so the index arithmetic folds away where it can.
 """
 from __future__ import annotations
@@ -206,6 +207,51 @@ def _reads_unslice(em, ins, imap) -> list:
     return [(ins.srcs[0], ("coords", em._unslice_index(ins, imap)[1]))]
 
 
+def _reads_gather(em, ins, imap) -> list:
+    """The index first; once its value has a name, the source at the index it holds (clamped
+    into range, so that no read leaves the buffer; the value there is replaced by 0)."""
+    b, o, _, c = em.coords(imap, ins.shape)
+    index = (ins.srcs[1], ("coords", (b, _)))
+    name = em.names.get(index)
+    if name is None:
+        return [index]
+    n = em.instrs[ins.srcs[0]].shape[2]
+    q = em._let("idx_t", f"({name} >= 0 && {name} < {n}) ? (idx_t){name} : (idx_t)0", "g")
+    return [index, (ins.srcs[0], ("coords", (b, o, q, c)))]
+
+
+def _gather_value(em, ins, imap, args) -> str:
+    n = em.instrs[ins.srcs[0]].shape[2]
+    index, value = args
+    return em._let(_ctype(ins.dtype), f"({index} >= 0 && {index} < {n}) ? {value} : {_literal(0, ins.dtype)}")
+
+
+def _stored(instrs, i: int):
+    """The load a value is a reshape (same flat layout) of."""
+    while instrs[i].op == "reshape":
+        i = instrs[i].srcs[0]
+    if instrs[i].op != "load":
+        raise AssertionError("scatter_add reads stored operands (schedule.build_plan stores them)")
+    return instrs[i]
+
+
+def _scatter_add_value(em, ins, imap, args) -> str:
+    """A loop over every index, in increasing order (so the sum is the same run after run: no
+    atomics): O(K) reads per output element, O(N K) per (b, o, c) row. A sort-based segmented
+    sum would be O(K log K) in all, at the cost of a sort kernel and a scratch buffer."""
+    B, O, K, C = em.instrs[ins.srcs[0]].shape
+    y, index = (_stored(em.instrs, s) for s in ins.srcs)
+    b, o, n, c = em.coords(imap, ins.shape)
+    ct = _ctype(ins.dtype)
+    acc, k = em._fresh("s"), em._fresh("k")
+    row = f"(({b}) * {O} + ({o})) * {K}"
+    em.lines.append(f"{em.indent}{ct} {acc} = {_literal(0, ins.dtype)};")
+    em.lines.append(f"{em.indent}for (idx_t {k} = 0; {k} < {K}; ++{k}) {{ "
+                    f"if (in{index.arg}[({b}) * {K} + {k}] == ({n})) "
+                    f"{acc} += in{y.arg}[({row} + {k}) * {C} + ({c})]; }}")
+    return acc
+
+
 def _reads_nothing(em, ins, imap) -> list:
     return []
 
@@ -239,10 +285,11 @@ def _moved(em, ins, imap, args) -> str:
 
 _READS = {"load": _reads_nothing, "const": _reads_nothing, P.CAST: _same_index,
           "reshape": _reads_reshape, "permute": _reads_permute, "expand": _reads_expand,
-          "slice": _reads_slice, "unslice": _reads_unslice,
+          "slice": _reads_slice, "unslice": _reads_unslice, "gather": _reads_gather,
+          "scatter_add": _reads_nothing,
           **{op: _same_index for op in P.ELEMENTWISE}}
 _VALUES = {"load": _load_value, "const": _const_value, P.CAST: _cast_value,
-           "unslice": _unslice_value, **{op: _snippet_value for op in P.ELEMENTWISE}}
+           "unslice": _unslice_value, "gather": _gather_value, "scatter_add": _scatter_add_value, **{op: _snippet_value for op in P.ELEMENTWISE}}
 
 
 def builtin_abs(v: int) -> int:
@@ -292,6 +339,8 @@ def generate(group) -> CudaProgram:
     index_type = index_type_for(group_extents(group))
     if group.kind == "elementwise":
         return _elementwise(group, total, index_type)
+    if group.kind == "scan":
+        return _scan(group, index_type)
     return _reduction(group, index_type)
 
 
@@ -476,3 +525,76 @@ def _final_stage(group, finals, extra2, n_out, chunks, launches) -> str:
     return Template(template("reduce_final")).substitute(
         name=name, params=", ".join(params), shared=shared.declarations(), outputs=n_out,
         chunks=chunks, init="\n".join(init), accumulate="\n".join(acc), tree="\n".join(tree))
+
+
+# --- scans (cumsum, cumprod): kernels/templates/scan.cu ------------------------------------------
+
+_SCAN_COMBINE = {"cumsum": "{a} + {b}", "cumprod": "{a} * {b}"}
+
+
+def _scan(group, index_type: str) -> CudaProgram:
+    """One scan over (O, N, C) along N. Lines of the scan are (o, c) pairs. A line longer than
+    MIN_CHUNK is cut into chunks scanned by blocks of their own when there are too few lines to
+    fill the GPU: a first kernel reduces each chunk to its total (scratch), the second scans each
+    chunk again, starting from the combination, in order, of the totals of the chunks before it.
+    Work is O(N) per line plus O(chunks^2) for the offsets; the input is read twice then."""
+    (i, slot), = group.outputs
+    ins = group.instrs[i]
+    exclusive, reverse = ins.arg
+    o_size, n_size, c_size = ins.shape
+    lines = o_size * c_size
+    chunks = max(1, min(-(-TARGET_BLOCKS // max(lines, 1)), -(-n_size // MIN_CHUNK)))
+    chunk = -(-max(n_size, 1) // chunks)
+    chunk = -(-chunk // BLOCK) * BLOCK
+    chunks = max(1, -(-n_size // chunk))
+    ct = _ctype(ins.dtype)
+    combine = _SCAN_COMBINE[ins.op]
+    identity = _literal(0 if ins.op == "cumsum" else 1, ins.dtype)
+    src = ins.srcs[0]
+
+    def kernel(name: str, what: str, carry: str, store: str, finish: str, params, refs):
+        em = _Emitter(group.instrs, indent="        ")
+        value = em.value(src, ("coords", ("o", "n", "c")))
+        body = Template(template("scan")).substitute(
+            what=what, name=name, params=params, acc_t=ct, blocks=lines * chunks, chunks=chunks,
+            inner=c_size, chunk=chunk, length=n_size, carry=carry,
+            position=f"{n_size - 1} - j" if reverse else "j", identity=identity,
+            body="\n".join(em.lines), value=value,
+            combine_prev=combine.format(a="prev", b="gg_scan[threadIdx.x]"),
+            store=store, combine_carry=combine.format(a="carry", b="gg_scan[255]"), finish=finish)
+        return em.used_ops, body
+
+    incl = combine.format(a="carry", b="gg_scan[threadIdx.x]")
+    excl = f"(threadIdx.x == 0 ? carry : {combine.format(a='carry', b='gg_scan[threadIdx.x - 1]')})"
+    # Every thread reads its prefix, written or not (a value computed for nothing would be
+    # lost shared-memory work to the emulator's checker).
+    scanned = f"      const {ct} scanned = {excl if exclusive else incl};\n"
+    store = scanned + f"      if (j < j_end) out{slot}[(o * {n_size} + n) * {c_size} + c] = scanned;"
+    sources, launches, scratch, used = [], [], [], set()
+    grid = max(1, min(lines * chunks, REDUCTION_GRID))
+    if chunks == 1:
+        params, refs = _params(group, group.instrs, [(slot, ins.dtype)], [])
+        ops, text = kernel(group.name, "one pass", f"    {ct} carry = {identity};", store, "", params, refs)
+        used |= ops
+        sources.append(text)
+        launches.append(Launch(group.name, grid, BLOCK, refs))
+    else:
+        scratch.append((lines * chunks, ins.dtype))
+        params, refs = _params(group, group.instrs, [], [(f"{ct}* __restrict__ part", ("scratch", 0))])
+        ops, text = kernel(f"{group.name}_totals", "chunk totals", f"    {ct} carry = {identity};",
+                           scanned + "      (void)scanned;",
+                           "    if (threadIdx.x == 0) part[b] = carry;\n    __syncthreads();",
+                           params, refs)
+        used |= ops
+        sources.append(text)
+        launches.append(Launch(f"{group.name}_totals", grid, BLOCK, refs))
+        params, refs = _params(group, group.instrs, [(slot, ins.dtype)],
+                               [(f"const {ct}* __restrict__ part", ("scratch", 0))])
+        carry = (f"    {ct} carry = {identity};\n"
+                 f"    for (idx_t k = 0; k < chunk; ++k) carry = {combine.format(a='carry', b=f'part[line * {chunks} + k]')};")
+        ops, text = kernel(group.name, "chunks, from the totals before them", carry, store, "", params, refs)
+        used |= ops
+        sources.append(text)
+        launches.append(Launch(group.name, grid, BLOCK, refs))
+    head = [_header(index_type), _device_functions(used, group.instrs)]
+    return CudaProgram("\n".join(head + sources), launches, scratch)

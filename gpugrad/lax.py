@@ -18,13 +18,13 @@ import numpy as np
 from . import dtypes
 from .primitives import PRIMITIVES, elementwise as _elementwise_records
 from .primitives.record import COMPARE, FLOAT, LOGICAL, SELECT
-from .tensor import (Tensor, cast, const, elementwise as make, expand, is_const, matmul,
-                     permute, reduce, reshape, same, shape_str, slice_, unslice)
+from .tensor import (Tensor, cast, const, elementwise as make, expand, gather, is_const, matmul,
+                     permute, reduce, reshape, same, scan, scatter_add, shape_str, slice_, unslice)
 
 grad_dtype = dtypes.grad_dtype
 
 __all__ = ["Tensor", "apply", "broadcast_shapes", "broadcast", "cast", "const", "expand",
-           "grad_dtype", "matmul", "permute", "prod", "reshape", "shape_str", "slice_", "sum",
+           "gather", "grad_dtype", "matmul", "scan", "scatter_add", "permute", "prod", "reshape", "shape_str", "slice_", "sum",
            "unslice", "weak_dtype", "zeros_for", "max"]
 
 

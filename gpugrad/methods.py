@@ -29,6 +29,8 @@ _METHODS.update({
     "logical_xor": O.logical_xor, "div_no_nan": O.div_no_nan, "any": O.any, "all": O.all,
     "top_k": O.top_k, "prelu": O.prelu, "selu": O.selu, "log_sigmoid": O.log_sigmoid,
     "relu6": O.relu6,
+    "gather": O.gather, "reverse": O.reverse, "split": O.split, "one_hot": O.one_hot,
+    "unsorted_segment_sum": O.unsorted_segment_sum, "cumsum": O.cumsum, "cumprod": O.cumprod,
 })
 
 

@@ -37,10 +37,12 @@ FUNCTIONS = {
     "clip": "tf.clip_by_value", "tile": "tf.tile", "pad": "tf.pad",
     "broadcast_to": "tf.broadcast_to", "norm": "tf.norm", "outer": "tf.outer_product",
     "zeros_like": "tf.zeros_like", "ones_like": "tf.ones_like", "full_like": "tf.fill",
-    "copy": "tf.clone", "sort": None, "cumsum": None, "logaddexp": None,
+    "copy": "tf.clone", "sort": None, "cumsum": "tf.cumsum", "cumprod": "tf.cumprod",
+    "take": "tf.gather", "flip": "tf.reverse", "split": "tf.split", "logaddexp": None,
 }
 UFUNC_METHODS = {("add", "reduce"): "tf.sum", ("multiply", "reduce"): "tf.prod",
-                 ("maximum", "reduce"): "tf.max", ("minimum", "reduce"): "tf.min"}
+                 ("maximum", "reduce"): "tf.max", ("minimum", "reduce"): "tf.min",
+                 ("add", "accumulate"): "tf.cumsum", ("multiply", "accumulate"): "tf.cumprod"}
 
 _LEAVE = ("If you mean to leave the graph (no gradient flows through the result), convert "
           "first: np.{name}(t.numpy(), ...).")

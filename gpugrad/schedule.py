@@ -1,8 +1,9 @@
 """Graph -> plan: which values are stored, which are recomputed, and how kernels group.
 
-Only four kinds of values are written to memory: the requested outputs, reductions, matmul
-results and matmul operands. Everything else (elementwise ops, casts, reshapes, transposes,
-broadcasts, slices, pads) is recomputed inside the kernel that consumes it, so an elementwise
+Only six kinds of values are written to memory: the requested outputs, reductions, matmul
+results, matmul operands, scans (cumsum, cumprod: a kernel of their own) and scatter_add
+operands. Everything else (elementwise ops, casts, reshapes, transposes,
+broadcasts, slices, pads, gathers, scatter_adds) is recomputed inside the kernel that consumes it, so an elementwise
 chain costs one read of its inputs and one write of its outputs.
 
 Stored values are grouped into kernels by level (1 + the deepest stored value they read):
@@ -178,11 +179,20 @@ def build_plan(outputs: Sequence[Tensor], nodes: list[Tensor]) -> Plan:
     for i, n in enumerate(nodes):
         if is_leaf[i]:
             continue
-        if n.op in P.REDUCE or n.op == P.MATMUL:
+        if n.op in P.REDUCE or n.op == P.MATMUL or n.op in P.SCAN:
             barrier[i] = True
         if n.op == P.MATMUL:
             for s in srcs[i]:
                 _store_matmul_operand(s, nodes, srcs, is_leaf, barrier)
+        if n.op == "scatter_add":
+            # Its kernel loops over the indices, reading both operands at loop-dependent
+            # places: they are read from memory, never recomputed per iteration.
+            # A reshape keeps the flat layout, so it reads its source's buffer as it is.
+            for s in srcs[i]:
+                while nodes[s].op == "reshape" and not is_leaf[s] and not barrier[s]:
+                    s = srcs[s][0]
+                if not is_leaf[s]:
+                    barrier[s] = True
     views: dict[int, int] = {}      # output position -> the node it is a reshape of
     for k, i in enumerate(out_pos):
         base = i
@@ -226,6 +236,8 @@ def build_plan(outputs: Sequence[Tensor], nodes: list[Tensor]) -> Plan:
             bucket = (level[i], "reduce", nodes[srcs[i][0]].shape, n.arg)
         elif n.op == P.MATMUL:
             bucket = (level[i], "matmul", i)
+        elif n.op in P.SCAN:
+            bucket = (level[i], "scan", i)
         else:
             bucket = (level[i], "elementwise", n.shape)
         buckets.setdefault(bucket, []).append(i)
@@ -242,8 +254,8 @@ def build_plan(outputs: Sequence[Tensor], nodes: list[Tensor]) -> Plan:
             has_ew = any(nodes[m].op not in P.REDUCE for m in members)
             kind = "multi-output" if has_ew else "reduction"
             group = Group(len(plan.groups), kind, bkey[2], bkey[3])
-        elif kind == "matmul":
-            group = Group(len(plan.groups), "matmul", nodes[members[0]].shape, ())
+        elif kind in ("matmul", "scan"):
+            group = Group(len(plan.groups), kind, nodes[members[0]].shape, ())
         else:
             group = Group(len(plan.groups), "elementwise", bkey[2], ())
         _emit_group(group, sorted(members), nodes, srcs, barrier, is_leaf, slot)

@@ -486,5 +486,30 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
     return Tensor(P.MATMUL, (a, b), None, shape, a.dtype)
 
 
+def gather(x: Tensor, indices: Tensor) -> Tensor:
+    """x (B, O, N, C) at int32 indices (B, K) along N -> (B, O, K, C); 0 where out of range."""
+    b, o, _, c = x.shape
+    if indices.shape[0] != b or indices.dtype != dtypes.int32 or len(indices.shape) != 2:
+        raise ValueError(f"gather: indices {shape_str(indices.shape)} {indices.dtype} do not fit "
+                         f"x {shape_str(x.shape)} (want int32 of shape [{b}, K])")
+    return Tensor("gather", (x, indices), None, (b, o, indices.shape[1], c), x.dtype)
+
+
+def scatter_add(y: Tensor, indices: Tensor, n: int) -> Tensor:
+    """The adjoint of gather: y (B, O, K, C) summed into (B, O, n, C) at int32 indices (B, K)."""
+    b, o, k, c = y.shape
+    if indices.shape != (b, k) or indices.dtype != dtypes.int32:
+        raise ValueError(f"scatter_add: indices {shape_str(indices.shape)} {indices.dtype} do not "
+                         f"fit y {shape_str(y.shape)} (want int32 of shape [{b}, {k}])")
+    return Tensor("scatter_add", (y, indices), int(n), (b, o, int(n), c), y.dtype)
+
+
+def scan(op: str, x: Tensor, exclusive: bool, reverse: bool) -> Tensor:
+    """cumsum or cumprod of x (O, N, C) along N."""
+    if len(x.shape) != 3:
+        raise ValueError(f"{op}: the primitive scans x of shape [O, N, C], got {shape_str(x.shape)}")
+    return Tensor(op, (x,), (bool(exclusive), bool(reverse)), x.shape, x.dtype)
+
+
 def stop_gradient(x: Tensor) -> Tensor:
     return Tensor(P.STOP_GRADIENT, (x,), None, x.shape, x.dtype)

@@ -40,6 +40,9 @@ TFJS_NAMES: dict[str, str] = {
     # convolution and pooling
     "conv2dTranspose": "conv2d_transpose", "depthwiseConv2d": "depthwise_conv2d",
     "maxPool": "max_pool", "avgPool": "avg_pool",
+    # indexing and scans
+    "oneHot": "one_hot", "gatherND": "gather_nd", "scatterND": "scatter_nd",
+    "unsortedSegmentSum": "unsorted_segment_sum",
     # tensor methods that exist only as methods
     "asType": "cast", "dataSync": "data_sync", "arraySync": "array_sync",
     "toString": "to_string", "isDisposed": "is_disposed",

@@ -58,6 +58,38 @@ def _add_into(target, index: tuple, v):
     return target
 
 
+def _gather(xp, x, index):
+    """x (B, O, N, C) at index (B, K) along N; 0 where the index is outside [0, N)."""
+    b, _, n, _ = x.shape
+    inside = (index >= 0) & (index < n)
+    safe = xp.where(inside, index, 0).reshape(b, 1, -1, 1)
+    return xp.where(inside.reshape(safe.shape), xp.take_along_axis(x, safe, axis=2), x.dtype.type(0))
+
+
+def _scatter_add(xp, y, index, n, dtype):
+    """The adjoint of _gather: y (B, O, K, C) summed into (B, O, n, C), k in increasing order."""
+    b, o, k, c = y.shape
+    out = xp.zeros((b, o, n, c), dtype=dtype)
+    inside = (index >= 0) & (index < n)
+    rows = xp.broadcast_to(xp.arange(b).reshape(b, 1), index.shape)
+    target = xp.transpose(out, (0, 2, 1, 3))         # a view: (B, n, O, C)
+    xp.add.at(target, (rows[inside], index[inside]), xp.transpose(y, (0, 2, 1, 3))[inside])
+    return out
+
+
+def _scan(xp, x, op, exclusive, reverse, dtype):
+    """cumsum or cumprod of x (O, N, C) along N. float32 accumulates in float64: a sequential
+    running sum in float32 drifts by up to N rounding steps, where the generated kernel's
+    (a tree within each 256, a carry across them) drifts by far fewer."""
+    if reverse:
+        x = x[:, ::-1]
+    acc = np.float64 if np.dtype(dtype) == np.float32 else dtype
+    out = (xp.cumsum if op == "cumsum" else xp.cumprod)(x, axis=1, dtype=acc).astype(dtype, copy=False)
+    if exclusive:
+        out = xp.concatenate([xp.full_like(out[:, :1], 0 if op == "cumsum" else 1), out[:, :-1]], axis=1)
+    return xp.ascontiguousarray(out[:, ::-1] if reverse else out)
+
+
 # --- ufunc forms of snippets -------------------------------------------------------------------
 
 # Snippet text -> the numpy ufunc computing the same thing in one call.
@@ -107,7 +139,8 @@ class _Writer:
 
     def __init__(self, group, xp):
         self.group, self.xp = group, xp
-        self.ns: dict = {"xp": xp, "_full": _full, "_unslice": _unslice, "_add_into": _add_into, "np": np}
+        self.ns: dict = {"xp": xp, "_full": _full, "_unslice": _unslice, "_add_into": _add_into, "np": np,
+                         "_gather": _gather, "_scatter_add": _scatter_add, "_scan": _scan}
         self.owned: set[int] = set()     # steps whose value is a fresh full-shape array of ours
         self.full: set[int] = set()      # steps whose value has its full (logical) shape
         self.last: dict[int, int] = {}   # step -> the step that reads it last
@@ -272,6 +305,26 @@ def _unslice_step(w: _Writer, k, ins, a) -> str:
     return f"_unslice(xp, {a[0]}, {ins.arg[0]!r}, {ins.arg[1]!r}, {w.const(dtypes.NUMPY[ins.dtype])})"
 
 
+def _gather_step(w: _Writer, k, ins, a) -> str:
+    w.full.add(k)
+    w.owned.add(k)
+    return f"_gather(xp, {w.full_of(ins.srcs[0])}, {w.full_of(ins.srcs[1])})"
+
+
+def _scatter_add_step(w: _Writer, k, ins, a) -> str:
+    w.full.add(k)
+    w.owned.add(k)
+    return (f"_scatter_add(xp, {w.full_of(ins.srcs[0])}, {w.full_of(ins.srcs[1])}, {ins.arg}, "
+            f"{w.const(dtypes.NUMPY[ins.dtype])})")
+
+
+def _scan_step(w: _Writer, k, ins, a) -> str:
+    w.full.add(k)
+    w.owned.add(k)
+    return (f"_scan(xp, {w.full_of(ins.srcs[0])}, {ins.op!r}, {ins.arg[0]}, {ins.arg[1]}, "
+            f"{w.const(dtypes.NUMPY[ins.dtype])})")
+
+
 def _matmul(w: _Writer, k, ins, a) -> str:
     w.full.add(k)
     w.owned.add(k)
@@ -281,6 +334,8 @@ def _matmul(w: _Writer, k, ins, a) -> str:
 EMITTERS: dict[str, Emitter] = {
     "load": _load, "const": _const, P.CAST: _cast, "reshape": _reshape, "permute": _permute,
     "expand": _expand, "slice": _slice, "unslice": _unslice_step, P.MATMUL: _matmul,
+    "gather": _gather_step, "scatter_add": _scatter_add_step,
+    **{op: _scan_step for op in P.SCAN},
     **{op: _elementwise for op in P.ELEMENTWISE}, **{op: _reduce for op in P.REDUCE},
 }
 

@@ -36,6 +36,8 @@ FLOAT_ONLY = frozenset(p.name for p in _EW if p.result == FLOAT)
 CAST = "cast"                     # arg: target dtype; C++ static_cast / numpy astype
 REDUCE = frozenset(p.name for p in of_kind("reduce"))     # arg: sorted tuple of axes
 MOVEMENT = frozenset(p.name for p in of_kind("movement"))
+INDEX = frozenset(p.name for p in of_kind("index"))       # gather, scatter_add
+SCAN = frozenset(p.name for p in of_kind("scan"))         # cumsum, cumprod
 MATMUL = "matmul"                 # (..., M, K) @ (..., K, N), equal batch dims
 STOP_GRADIENT = "stop_gradient"   # identity whose derivative is disconnected
 IDENTITY = "identity"             # identity whose derivative is dy (see tensor.same)
@@ -45,4 +47,4 @@ CUSTOM_GRAD = "custom_grad"       # identity in value, user-defined derivative
 __all__ = ["PRIMITIVES", "Primitive", "declare", "of_kind", "elementwise",
            "FLOAT", "NUMERIC", "COMPARE", "SELECT", "UNARY", "BINARY", "TERNARY",
            "ELEMENTWISE", "ARITY", "COMPARISONS", "LOGICAL", "FLOAT_ONLY", "CAST", "REDUCE",
-           "MOVEMENT", "MATMUL", "STOP_GRADIENT", "IDENTITY", "CUSTOM_GRAD"]
+           "MOVEMENT", "INDEX", "SCAN", "MATMUL", "STOP_GRADIENT", "IDENTITY", "CUSTOM_GRAD"]

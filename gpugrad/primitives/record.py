@@ -23,7 +23,7 @@ LOGICAL = "logical"    # bool operands and result (logical_and, ...)
 SELECT = "select"      # where(condition, x, y): bool condition, x and y promoted
 RESULT_RULES = (FLOAT, NUMERIC, COMPARE, LOGICAL, SELECT)
 
-KINDS = ("elementwise", "cast", "reduce", "movement", "matmul", "identity")
+KINDS = ("elementwise", "cast", "reduce", "movement", "matmul", "identity", "index", "scan")
 
 VJP = Callable[..., tuple]
 

@@ -91,6 +91,53 @@ def _matmul(L, n, dy):
 declare("matmul", "matmul", 2, _matmul, doc="(..., M, K) @ (..., K, N), equal batch dims")
 
 
+# --- indexing: data-dependent reads and their adjoint ------------------------------------------
+# Both work on canonical shapes (the public ops reshape around them): x (B, O, N, C) and
+# int32 indices (B, K), B the batch dims flattened, O the axes before the gathered one, C those
+# after it.
+
+def _gather(L, n, dy):
+    x, idx = n.src
+    return L.scatter_add(dy, idx, x.shape[2]), None
+
+
+def _scatter_add(L, n, dy):
+    return L.gather(dy, n.src[1]), None
+
+
+declare("gather", "index", 2, _gather, public=False,
+        doc="gather(x (B, O, N, C), indices (B, K)) -> (B, O, K, C): x[b, o, indices[b, k], c], "
+            "0 where an index is outside [0, N) (TF.js's GPU backends; host-known indices are "
+            "checked by the op first)")
+declare("scatter_add", "index", 2, _scatter_add, public=False,
+        doc="scatter_add(y (B, O, K, C), indices (B, K)); arg: N -> (B, O, N, C): the sum over k "
+            "of y[b, o, k, c] where indices[b, k] == n, in increasing k (deterministic, no atomics); "
+            "indices outside [0, N) add nowhere. The adjoint of gather.")
+
+
+# --- scans: x (O, N, C) along N; arg (exclusive, reverse) ----------------------------------------
+
+def _cumsum(L, n, dy):
+    # Each x[m] adds into every output at or after it in scan order (after it, if exclusive):
+    # the same scan of dy, the other way round.
+    exclusive, reverse = n.arg
+    return (L.scan("cumsum", dy, exclusive, not reverse),)
+
+
+def _cumprod(L, n, dy):
+    # d y[n] / d x[m] = y[n] / x[m] for every n that x[m] enters (TF's rule): the reverse scan
+    # of dy * y, divided by x. Not finite where x is exactly 0 (as in TF and TF.js).
+    exclusive, reverse = n.arg
+    x = n.src[0]
+    return (L.div(L.scan("cumsum", L.mul(dy, n), exclusive, not reverse), x),)
+
+
+declare("cumsum", "scan", 1, _cumsum, public=False,
+        doc="inclusive (or exclusive) running sum along N of x (O, N, C), forward or reversed")
+declare("cumprod", "scan", 1, _cumprod, public=False,
+        doc="inclusive (or exclusive) running product along N of x (O, N, C), forward or reversed")
+
+
 # --- identities for autodiff ---------------------------------------------------------------------
 
 declare("stop_gradient", "identity", 1, lambda L, n, dy: (None,),

@@ -90,6 +90,19 @@ def cases() -> dict[str, list[Case]]:
                             shapes=((37, 11), (11, 13))),
                        Case("matmul-batch-tb", lambda a, b: tf.matmul(a, b, False, True), (SIGNED, SIGNED),
                             shapes=((3, 9, 7), (3, 5, 7)))]
+    # some indices repeat (the gradient adds them up), one segment id is negative (dropped)
+    segments = [k % 7 - 1 for k in range(SHAPE[0])]
+    table["gather"] = [Case("gather-axis1", lambda a: tf.gather(a, [3, 0, 10, 3], 1) * 2),
+                       Case("gather-nd", lambda a: tf.sin(tf.gather_nd(a, [[36, 10], [0, 1], [36, 10]])))]
+    table["scatter_add"] = [Case("unsorted-segment-sum", lambda a: tf.unsorted_segment_sum(a * a, segments, 6)),
+                            Case("scatter-nd", lambda a: tf.scatter_nd([[2], [0], [2]], a[:3], [4, 11]) * 3)]
+    table["cumsum"] = [Case("cumsum-axis0", lambda a: tf.cumsum(a * 2, 0)),
+                       Case("cumsum-exclusive-reverse", lambda a: tf.cumsum(a, 1, True, True)),
+                       # one line longer than a chunk: chunk totals, then the chunks (positive:
+                       # a signed running sum passes near 0, where float32 keeps no digits)
+                       Case("cumsum-long", lambda a: tf.cumsum(a, 1), (POSITIVE,), shapes=((2, 9000),))]
+    table["cumprod"] = [Case("cumprod-axis1", lambda a: tf.cumprod(a, 1), ((0.8, 1.2),)),
+                        Case("cumprod-exclusive-reverse", lambda a: tf.cumprod(a, 0, True, True), ((0.8, 1.2),))]
     return table
 
 
