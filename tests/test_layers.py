@@ -37,7 +37,9 @@ LAYERS = {
     "gpugrad.reading": 4, "gpugrad.numpy_interop": 4, "gpugrad.methods": 4,
     "gpugrad.explain": 4, "gpugrad.testing": 4,
     # 5. training
-    "gpugrad.debug": 5, "gpugrad.optimizers": 5, "gpugrad.loss_ops": 5, "gpugrad.nn": 5,
+    "gpugrad.debug": 5, "gpugrad.optimizers": 5, "gpugrad.optimizers.checks": 5,
+    "gpugrad.optimizers.state": 5, "gpugrad.optimizers.base": 5, "gpugrad.optimizers.kinds": 5,
+    "gpugrad.optimizers.factories": 5, "gpugrad.loss_ops": 5, "gpugrad.nn": 5,
     "gpugrad.train": 5, "gpugrad.checkpoint": 5, "gpugrad.clipping": 5,
     # 6. the package itself and the tools and extensions on top of it
     "gpugrad": 6, "gpugrad.__main__": 6, "gpugrad.cli": 6,
