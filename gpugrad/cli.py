@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ._version import version_text
+from gpugrad._version import version_text
 
 
 def demo(args) -> int:

@@ -19,9 +19,9 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .autodiff import grads
-from .ops import mul, sum as reduce_sum, tensor
-from .tensor import Tensor
+from gpugrad.api.autodiff import grads
+from gpugrad.api.ops import mul, sum as reduce_sum, tensor
+from gpugrad.core.tensor import Tensor
 
 # Central-difference step and tolerances for a float64 check: the truncation error of the
 # difference is O(h^2) ~ 1e-10 relative, its rounding error ~ 1e-16 / h ~ 1e-11.

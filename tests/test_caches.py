@@ -4,8 +4,9 @@ from __future__ import annotations
 import numpy as np
 
 import gpugrad as tf
-from gpugrad import caches, engine
-from gpugrad.caches import LRU
+from gpugrad.core import caches
+from gpugrad.runtime import engine
+from gpugrad.core.caches import LRU
 
 
 def test_lru_evicts_the_least_recently_used():

@@ -1,4 +1,4 @@
-"""gpugrad.save / gpugrad.load (gpugrad/checkpoint.py): bitwise round trips on each backend and
+"""gpugrad.save / gpugrad.load (gpugrad/training/checkpoint.py): bitwise round trips on each backend and
 across them, and files from other models refused by name with nothing changed."""
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import gpugrad as tf
-from gpugrad import nn
+from gpugrad.training import nn
 
 _models = itertools.count()
 

@@ -1,4 +1,4 @@
-"""clip_by_global_norm (gpugrad/clipping.py) against numpy, as TF's tf.clip_by_global_norm."""
+"""clip_by_global_norm (gpugrad/training/clipping.py) against numpy, as TF's tf.clip_by_global_norm."""
 from __future__ import annotations
 
 import numpy as np

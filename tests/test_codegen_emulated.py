@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 import gpugrad as tf
-from gpugrad.primitives import elementwise as elementwise_records
-from gpugrad.primitives.record import LOGICAL
+from gpugrad.core.primitives import elementwise as elementwise_records
+from gpugrad.core.primitives.record import LOGICAL
 from gpugrad.backends import current
-from gpugrad.schedule import build_plan, structure
+from gpugrad.compile.schedule import build_plan, structure
 
 from gpugrad.backends.emulated import EmulatedCudaBackend, compiler_available
 
@@ -155,7 +155,7 @@ if given is not None:
     def test_random_graphs_value_and_gradients(graph):
         """Random graphs (the generator of test_random_graphs.py): the generated kernels of
         the value-and-gradients plan agree with the numpy backend in float64."""
-        from gpugrad.autodiff import _gradients
+        from gpugrad.api.autodiff import _gradients
         rng = np.random.default_rng(0)
         xs = [tf.tensor(x, dtype="float64") for x in _inputs(graph, rng)]
         f = _loss_fn(graph, _weights(graph, rng))

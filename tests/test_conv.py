@@ -1,4 +1,4 @@
-"""Convolution and pooling (gpugrad/ops/conv.py) against float64 numpy loops, their gradients
+"""Convolution and pooling (gpugrad/api/ops/conv.py) against float64 numpy loops, their gradients
 by central differences, TF.js's output-shape rules and its error messages."""
 from __future__ import annotations
 
@@ -365,7 +365,7 @@ def test_generated_cuda_kernels_agree_on_the_cpu_emulator():
     # gradients, the pools' reductions), every thread emulated, against the numpy backend
     from gpugrad.backends import current
     from gpugrad.backends.emulated import EmulatedCudaBackend, compiler_available
-    from gpugrad.schedule import build_plan, structure
+    from gpugrad.compile.schedule import build_plan, structure
     if not compiler_available():
         pytest.skip("g++ is not installed")
     x = tf.tensor(rand(2, 5, 6, 3), dtype="float32")

@@ -1,4 +1,4 @@
-"""gpugrad.debug_nans (gpugrad/debug.py): the first non-finite gradient raises, naming its
+"""gpugrad.debug_nans (gpugrad/training/debug.py): the first non-finite gradient raises, naming its
 variable, in variable_grads / compute_gradients and before an optimizer writes anything."""
 from __future__ import annotations
 

@@ -13,13 +13,12 @@ import numpy as np
 import pytest
 
 import gpugrad as tf
-from gpugrad import codegen
+from gpugrad.compile import codegen
 from gpugrad.backends import current
-from gpugrad.backends.emulated import (_KERNEL, EmulatedCudaBackend, KernelCheckError, _origin,
-                                       compiler_available, load)
+from gpugrad.backends.emulated import _KERNEL, EmulatedCudaBackend, KernelCheckError, _origin, compiler_available, load
 from gpugrad.backends.emulated_optim import EmulatedUpdateBackend
-from gpugrad.optim_codegen import UpdateProgram, generate, load_rule, numpy_update
-from gpugrad.schedule import build_plan, structure
+from gpugrad.compile.optim_codegen import UpdateProgram, generate, load_rule, numpy_update
+from gpugrad.compile.schedule import build_plan, structure
 
 pytestmark = pytest.mark.skipif(not compiler_available(), reason="g++ is not installed")
 rng = np.random.default_rng(11)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import gpugrad as tf
-from gpugrad import snippets
+from gpugrad.core import snippets
 
 rng = np.random.default_rng(3)
 
@@ -121,11 +121,11 @@ def test_out_of_memory_is_clear_and_recoverable(gpu):
 
 
 def test_compile_error_names_kernel_and_snippet(gpu, monkeypatch):
-    from gpugrad import engine
+    from gpugrad.runtime import engine
     from gpugrad.backends.cupy_backend import KernelCompileError
     engine.plans.clear()
     original = snippets.snippet
-    monkeypatch.setattr("gpugrad.codegen.snippet", lambda n: "exp(x +" if n == "log1p" else original(n))
+    monkeypatch.setattr("gpugrad.compile.codegen.snippet", lambda n: "exp(x +" if n == "log1p" else original(n))
     with pytest.raises(KernelCompileError, match="kernels/elementwise/log1p.cu"):
         tf.log1p(tf.tensor(np.full((7, 3), 1.5))).numpy()
     assert tf.sum(tf.tensor([1.0, 2.0])).item() == 3.0
@@ -146,9 +146,9 @@ def test_float32_subnormals_match_numpy(gpu):
 
 
 def test_cubins_are_cached_on_disk_and_reused(gpu, tmp_path, monkeypatch):
-    from gpugrad import nvrtc
+    from gpugrad.compile import nvrtc
     from gpugrad.backends.cupy_backend import CupyBackend
-    from gpugrad.schedule import build_plan, structure
+    from gpugrad.compile.schedule import build_plan, structure
     monkeypatch.setenv("GPUGRAD_CACHE_DIR", str(tmp_path))
     x = tf.tensor(rng.uniform(-1, 1, (37, 5)).astype(np.float32))
     out = tf.sum(tf.exp(x) * 1.25, 1)

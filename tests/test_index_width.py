@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gpugrad import codegen
-from gpugrad.codegen import INT32_MAX, MAX_STRIDE, generate, index_type_for
-from gpugrad.schedule import Group, Instr
+from gpugrad.compile import codegen
+from gpugrad.compile.codegen import INT32_MAX, MAX_STRIDE, generate, index_type_for
+from gpugrad.compile.schedule import Group, Instr
 
 
 def _wraps_int32(total: int, stride: int) -> bool:

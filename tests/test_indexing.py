@@ -1,4 +1,4 @@
-"""Indexing (gpugrad/ops/indexing.py) and the gather / scatter_add primitives: forward against
+"""Indexing (gpugrad/api/ops/indexing.py) and the gather / scatter_add primitives: forward against
 numpy in float64, derivatives by check_grads (second order through scatter_add's rule, which is
 gather), TF.js's errors, lazy out-of-range indices, and the generated CUDA run on the CPU
 (threads, race and bounds checker) and compiled by NVRTC."""
@@ -10,8 +10,8 @@ import pytest
 import gpugrad as tf
 from gpugrad.backends import current
 from gpugrad.backends.emulated import EmulatedCudaBackend, compiler_available
-from gpugrad.cuda_check import compile_all, nvrtc_available, programs_of
-from gpugrad.schedule import build_plan, structure
+from gpugrad.compile.cuda_check import compile_all, nvrtc_available, programs_of
+from gpugrad.compile.schedule import build_plan, structure
 from gpugrad.testing import check_grads
 
 rng = np.random.default_rng(12)

@@ -1,4 +1,4 @@
-"""tf.losses (gpugrad/loss_ops.py) against a float64 numpy re-implementation of TF.js's
+"""tf.losses (gpugrad/training/loss_ops.py) against a float64 numpy re-implementation of TF.js's
 tfjs-core/src/ops/losses/*.ts: every loss, every reduction, weights of each broadcastable
 shape, label smoothing; gradients by central differences; TF.js's argument order and errors."""
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Memory as TF.js users manage it: tidy, keep, dispose, tensor.dispose(), memory(); and the
-reading of those rules for lazy tensors (gpugrad/memory.py)."""
+reading of those rules for lazy tensors (gpugrad/api/memory.py)."""
 from __future__ import annotations
 
 import gc

@@ -1,4 +1,4 @@
-"""Layers, initializers, dropout, losses, accuracy and batching (gpugrad/nn.py) against numpy."""
+"""Layers, initializers, dropout, losses, accuracy and batching (gpugrad/training/nn.py) against numpy."""
 from __future__ import annotations
 
 import math
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import gpugrad as tf
-from gpugrad import nn
+from gpugrad.training import nn
 
 # --- initializers ------------------------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ import pytest
 
 import gpugrad as tf
 from gpugrad.backends import current, interpret
-from gpugrad.schedule import build_plan, structure
+from gpugrad.compile.schedule import build_plan, structure
 
 
 def _plan(outs):
@@ -20,7 +20,7 @@ def _plan(outs):
                                       ("maximum", np.maximum), ("minimum", np.minimum),
                                       ("less", np.less), ("reciprocal", np.reciprocal)])
 def test_recognised_snippets_run_as_their_ufunc(op, ufunc):
-    from gpugrad import primitives as P
+    from gpugrad.core import primitives as P
     assert interpret.ufunc_form(op, P.ARITY[op], "float32") is ufunc
 
 

@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 
 import gpugrad as tf
-from gpugrad.primitives import elementwise as elementwise_records
-from gpugrad.primitives.record import COMPARE, LOGICAL
+from gpugrad.core.primitives import elementwise as elementwise_records
+from gpugrad.core.primitives.record import COMPARE, LOGICAL
 
 F64 = "float64"
 EPS = 1e-6       # central-difference step
@@ -270,7 +270,7 @@ def _record_domain(prim, lo, hi):
     return away_from([0.0], lo, hi, gap=0.1) if not prim.smooth and lo < 0 < hi else uniform(lo, hi)
 
 
-# The primitives, derived from their records (gpugrad/primitives/): a new primitive is in this
+# The primitives, derived from their records (gpugrad/core/primitives/): a new primitive is in this
 # table without an edit here. Comparisons and logical ops have no gradient to check.
 PRIMITIVE_OPS = [
     Op(p.name, getattr(tf, p.name), p.reference,

@@ -1,5 +1,5 @@
 """TF.js's computeGradients, applyGradients with a list of {name, tensor}, and getWeights /
-setWeights, with gpugrad's state named by variable (gpugrad/optimizers.py)."""
+setWeights, with gpugrad's state named by variable (gpugrad/training/optimizers.py)."""
 from __future__ import annotations
 
 import numpy as np

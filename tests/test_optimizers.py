@@ -10,9 +10,9 @@ import pytest
 
 import gpugrad as tf
 from gpugrad import backends
-from gpugrad.cuda_check import compile_all, nvrtc_available
-from gpugrad.optim_codegen import generate, load_rule, numpy_update
-from gpugrad.optimizers import EPSILON
+from gpugrad.compile.cuda_check import compile_all, nvrtc_available
+from gpugrad.compile.optim_codegen import generate, load_rule, numpy_update
+from gpugrad.training.optimizers import EPSILON
 
 from gpugrad.backends.emulated import compiler_available
 
@@ -226,7 +226,7 @@ def test_state_is_keyed_by_variable_not_position(backend):
 
 
 def test_slots_are_not_registered_variables(backend):
-    from gpugrad.variables import registered_variables
+    from gpugrad.api.variables import registered_variables
     v = tf.variable(tf.tensor1d([1.0]))
     count = len(registered_variables())
     opt = tf.train.adam(0.1)
@@ -431,13 +431,13 @@ def _rules():
 
 
 def test_every_rule_file_is_used():
-    from gpugrad.snippets import kernels_dir
+    from gpugrad.core.snippets import kernels_dir
     files = {p.stem for p in (kernels_dir() / "optim").glob("*.cu")}
     assert files == {r.name for r in _rules()}
 
 
 def test_a_broken_rule_is_rejected_naming_its_file(tmp_path, monkeypatch):
-    import gpugrad.optim_codegen as oc
+    import gpugrad.compile.optim_codegen as oc
     for text, match in [("w = w - 0.5 * g;", "outside the snippet grammar"),
                         ("w = w - lr * g", "expected 'name = expression;'"),
                         ("w = frobnicate(g);", "unknown function 'frobnicate'"),
@@ -548,7 +548,7 @@ def test_numpy_function_of_a_rule_is_the_rule():
 def test_in_place_numpy_update_equals_the_rule_bitwise(dtype):
     """What the numpy backend runs (numpy_update_in_place, every statement's last operation
     writing into its target) gives bit for bit what the rule as a function gives."""
-    from gpugrad.optim_codegen import numpy_update_in_place
+    from gpugrad.compile.optim_codegen import numpy_update_in_place
     rng = np.random.default_rng(0)
     for rule in _rules():
         arrays = [rng.uniform(0.1, 2.0, 37).astype(dtype) for _ in rule.roles]

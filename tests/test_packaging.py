@@ -42,7 +42,7 @@ def test_pip_install_ships_the_kernels(tmp_path):
     assert "License-File: LICENSE" in metadata
     assert (dist_info / "licenses" / "LICENSE").read_text() == (ROOT / "LICENSE").read_text()
     probe = (
-        "import gpugrad as tf, gpugrad.snippets as s\n"
+        "import gpugrad as tf, gpugrad.core.snippets as s\n"
         "assert 'site' in str(s.kernels_dir()), s.kernels_dir()\n"
         "p = tf.variable(tf.tensor1d([9, 6])); r = tf.tensor1d([3, 4])\n"
         "v, g = tf.variable_grads(lambda: tf.sum(tf.sigmoid(p * r)))\n"

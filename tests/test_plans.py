@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import gpugrad as tf
-from gpugrad import engine
+from gpugrad.runtime import engine
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Tests derived from the primitive records (gpugrad/primitives/): every record is complete,
+"""Tests derived from the primitive records (gpugrad/core/primitives/): every record is complete,
 and every elementwise primitive is checked forward against its float64 reference, first and
 (where smooth) second order against central differences, over special values, and through the
 generated CUDA run on the CPU. A primitive added with its snippet and its record is tested by
@@ -11,9 +11,9 @@ import pytest
 import gpugrad as tf
 from gpugrad import backends
 from gpugrad.backends.emulated import EmulatedCudaBackend, compiler_available
-from gpugrad.primitives import PRIMITIVES, Primitive, elementwise
-from gpugrad.primitives.record import COMPARE, LOGICAL
-from gpugrad.primitives.completeness import missing_facts
+from gpugrad.core.primitives import PRIMITIVES, Primitive, elementwise
+from gpugrad.core.primitives.record import COMPARE, LOGICAL
+from gpugrad.core.primitives.completeness import missing_facts
 from gpugrad.testing import check_grads
 
 RECORDS = [p for p in elementwise() if p.public]
@@ -58,7 +58,7 @@ def test_completeness_names_what_a_record_lacks():
 
 
 def test_every_public_primitive_is_an_op_a_method_and_a_tfjs_name():
-    from gpugrad.tfjs_names import TFJS_NAMES, camel_case
+    from gpugrad.core.tfjs_names import TFJS_NAMES, camel_case
     for p in RECORDS:
         assert callable(getattr(tf, p.name)), p.name
         assert callable(getattr(tf.Tensor, p.name)), p.name

@@ -1,4 +1,4 @@
-"""Exact-output tests for gpugrad.printing.format_tensor.
+"""Exact-output tests for gpugrad.runtime.printing.format_tensor.
 
 Expected strings are derived by hand from TF.js 4.22 tensor_format.ts
 (subTensorToString) and from JS Number#toString / Number#toFixed rules.
@@ -7,7 +7,7 @@ Expected strings are derived by hand from TF.js 4.22 tensor_format.ts
 import numpy as np
 import pytest
 
-from gpugrad.printing import format_tensor, js_number_to_string
+from gpugrad.runtime.printing import format_tensor, js_number_to_string
 
 
 def f32(x):

@@ -527,7 +527,7 @@ def _np_model(x, y, z):
 
 
 def test_plan_cache_reuse_with_new_values(backend):
-    from gpugrad import engine
+    from gpugrad.runtime import engine
 
     rng = np.random.default_rng(zlib.crc32(b"plan-cache"))
     shapes = [(3, 4), (4, 5), (5,)]

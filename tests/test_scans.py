@@ -1,4 +1,4 @@
-"""cumsum and cumprod (gpugrad/ops/scans.py, one scan primitive each): forward against numpy in
+"""cumsum and cumprod (gpugrad/api/ops/scans.py, one scan primitive each): forward against numpy in
 float64 for every flag and axis, derivatives to second order, TF.js's defaults and errors, and
 the generated scan kernels (one pass, and chunk totals + chunks for long lines) run on the CPU
 with the race checker and compiled by NVRTC."""
@@ -10,8 +10,8 @@ import pytest
 import gpugrad as tf
 from gpugrad.backends import current
 from gpugrad.backends.emulated import EmulatedCudaBackend, compiler_available
-from gpugrad.cuda_check import compile_all, nvrtc_available, programs_of
-from gpugrad.schedule import build_plan, structure
+from gpugrad.compile.cuda_check import compile_all, nvrtc_available, programs_of
+from gpugrad.compile.schedule import build_plan, structure
 from gpugrad.testing import check_grads
 
 rng = np.random.default_rng(21)

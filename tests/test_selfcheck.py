@@ -54,9 +54,9 @@ def test_a_broken_kernel_fails_the_check_in_one_line(tmp_path, monkeypatch):
     the emulator (or the GPU), must fail and name the check and the primitive in one line."""
     if kernel_target() is None:
         pytest.skip("no GPU and no g++: the generated kernels cannot run here")
-    from gpugrad import snippets
+    from gpugrad.core import snippets
     original = snippets.snippet
-    monkeypatch.setattr("gpugrad.codegen.snippet",
+    monkeypatch.setattr("gpugrad.compile.codegen.snippet",
                         lambda name: "exp(x) * T(1.01)" if name == "exp" else original(name))
     lines: list[str] = []
     code = selfcheck.run(tmp_path, quick=True, only=["primitives/"], echo=lines.append)

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import gpugrad as tf
-from gpugrad.tensor import Tensor
-from gpugrad.tfjs_names import METHOD_ONLY, NOT_TFJS, TFJS_NAMES
+from gpugrad.core.tensor import Tensor
+from gpugrad.core.tfjs_names import METHOD_ONLY, NOT_TFJS, TFJS_NAMES
 
 NAMESPACES = {"gpugrad": tf.__dict__, "Tensor": None, "tf.losses": vars(tf.losses)}
 
@@ -33,7 +33,7 @@ def test_every_camel_case_name_is_the_snake_case_object(camel, snake):
             continue
         found = True
         assert _lookup(where, camel) is target, f"{where}.{camel} is not {where}.{snake}"
-    assert found, f"{snake} (for {camel}) exists nowhere: fix the table in gpugrad/tfjs_names.py"
+    assert found, f"{snake} (for {camel}) exists nowhere: fix the table in gpugrad/core/tfjs_names.py"
 
 
 def _public_snake_functions():
@@ -64,7 +64,7 @@ def test_every_public_snake_case_function_has_its_tfjs_alias_or_a_reason():
     missing = [n for n in _public_snake_functions() + _public_snake_methods()
                if n not in snake_names and n not in NOT_TFJS]
     assert not missing, (f"public snake_case names without a TF.js camelCase entry in "
-                         f"gpugrad/tfjs_names.py (or a reason in NOT_TFJS): {missing}")
+                         f"gpugrad/core/tfjs_names.py (or a reason in NOT_TFJS): {missing}")
 
 
 def test_the_names_tfjs_users_write():

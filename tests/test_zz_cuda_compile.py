@@ -1,5 +1,5 @@
 """Every generated kernel compiles to a cubin for sm_90 and sm_80 exactly as the CuPy backend
-compiles it (gpugrad.nvrtc, same options), so ptxas runs and resource limits fail CI.
+compiles it (gpugrad.compile.nvrtc, same options), so ptxas runs and resource limits fail CI.
 
 Named test_zz_* so that it runs last and also compiles every plan the rest of the suite
 cached; a corpus below covers every primitive, dtype and group kind on its own."""
@@ -9,9 +9,12 @@ import numpy as np
 import pytest
 
 import gpugrad as tf
-from gpugrad import autodiff, engine, nvrtc, primitives, snippets
-from gpugrad.cuda_check import compile_all, nvrtc_available, programs_of, resources_all
-from gpugrad.schedule import build_plan, structure
+from gpugrad.api import autodiff
+from gpugrad.runtime import engine
+from gpugrad.compile import nvrtc
+from gpugrad.core import primitives, snippets
+from gpugrad.compile.cuda_check import compile_all, nvrtc_available, programs_of, resources_all
+from gpugrad.compile.schedule import build_plan, structure
 
 pytestmark = pytest.mark.skipif(not nvrtc_available(),
                                 reason="NVRTC is not installed (pip install nvidia-cuda-nvrtc-cu12)")
@@ -119,14 +122,14 @@ def test_ftz_option_shows_in_ptx():
 
 def test_nvrtc_names_the_broken_snippet(monkeypatch):
     original = snippets.snippet
-    monkeypatch.setattr("gpugrad.codegen.snippet", lambda n: "tanh(x" if n == "tanh" else original(n))
+    monkeypatch.setattr("gpugrad.compile.codegen.snippet", lambda n: "tanh(x" if n == "tanh" else original(n))
     errors = compile_all(programs_of([_plan([tf.tanh(tf.tensor([1.0, 2.0]))])]))
     assert errors and "kernels/elementwise/tanh.cu" in errors[0]
 
 
 def test_compile_source_error_names_kernel_and_snippets(monkeypatch):
     original = snippets.snippet
-    monkeypatch.setattr("gpugrad.codegen.snippet", lambda n: "exp(x" if n == "exp" else original(n))
+    monkeypatch.setattr("gpugrad.compile.codegen.snippet", lambda n: "exp(x" if n == "exp" else original(n))
     src = next(iter(programs_of([_plan([tf.exp(tf.tensor([1.0, 2.0]))])]).values()))
     with pytest.raises(nvrtc.KernelCompileError, match="kernels/elementwise/exp.cu") as info:
         nvrtc.compile_source(src, "sm_90")

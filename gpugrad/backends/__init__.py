@@ -5,8 +5,8 @@ import os
 
 import numpy as np
 
-from .cupy_backend import CupyBackend, cupy_unavailable_reason
-from .numpy_backend import NumpyBackend
+from gpugrad.backends.cupy_backend import CupyBackend, cupy_unavailable_reason
+from gpugrad.backends.numpy_backend import NumpyBackend
 
 _BACKENDS = ("numpy", "cupy")
 # TF.js calls its CPU backend 'cpu'; here that is the numpy backend. get_backend() keeps

@@ -1,5 +1,5 @@
 """The CuPy backend: tensors in device memory; each plan group runs as its generated kernel
-(compiled by gpugrad.nvrtc to a cubin for the device's architecture, cached on disk, loaded
+(compiled by gpugrad.compile.nvrtc to a cubin for the device's architecture, cached on disk, loaded
 with cupy.RawModule and launched as a RawKernel, the cheapest launch path from Python);
 matmuls go to cuBLAS through cupy.matmul."""
 from __future__ import annotations
@@ -10,10 +10,11 @@ import tempfile
 import threading
 from pathlib import Path
 
-from .. import dtypes, nvrtc
-from ..caches import LRU
-from ..nvrtc import KernelCompileError
-from .generated import GeneratedKernelBackend
+from gpugrad.core import dtypes
+from gpugrad.compile import nvrtc
+from gpugrad.core.caches import LRU
+from gpugrad.compile.nvrtc import KernelCompileError
+from gpugrad.backends.generated import GeneratedKernelBackend
 
 __all__ = ["CupyBackend", "KernelCompileError", "cupy_unavailable_reason", "kernel_cache_dir"]
 
@@ -123,7 +124,7 @@ class CupyBackend(GeneratedKernelBackend):
                 for name, fn in functions.items()}
 
     def run_update(self, program, arrays: list, scalars: dict) -> None:
-        """One launch of a generated multi-tensor update kernel (gpugrad/optim_codegen.py):
+        """One launch of a generated multi-tensor update kernel (gpugrad/compile/optim_codegen.py):
         arrays holds one list of device arrays per role of program.rule (w, g, each state),
         all contiguous and of program.dtype; w and the states are updated in place."""
         import numpy as np

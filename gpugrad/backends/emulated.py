@@ -26,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import dtypes
-from ..snippets import kernels_dir
-from .generated import GeneratedKernelBackend
+from gpugrad.core import dtypes
+from gpugrad.core.snippets import kernels_dir
+from gpugrad.backends.generated import GeneratedKernelBackend
 
 _HERE = Path(__file__).resolve().parent
 _SHIM = _HERE / "emulator_shim.h"

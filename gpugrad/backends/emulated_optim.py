@@ -1,4 +1,4 @@
-"""Runs the generated multi-tensor update kernels (gpugrad/optim_codegen.py) on the CPU.
+"""Runs the generated multi-tensor update kernels (gpugrad/compile/optim_codegen.py) on the CPU.
 
 A sibling of emulated.py, whose compiled programs it reuses: every block runs its blockDim
 threads, checked. The kernel reads its tensors through a table of pointers in ``meta`` (host

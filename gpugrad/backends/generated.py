@@ -2,8 +2,8 @@
 the generated CUDA source (the tests run it on the CPU through a C++ shim)."""
 from __future__ import annotations
 
-from .. import dtypes
-from .interpret import compile_plan, run_group, run_plan
+from gpugrad.core import dtypes
+from gpugrad.backends.interpret import compile_plan, run_group, run_plan
 
 
 class GeneratedKernelBackend:

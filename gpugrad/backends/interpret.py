@@ -18,7 +18,7 @@ that can be settled when the plan is built settled then:
 * an ``unslice`` (x placed into zeros) whose only reader is an ``add`` of its shape is not
   materialized: the add becomes ``other[slices] += x``, into the other operand's buffer when
   that is a dead temporary of ours. A concat (a sum of unslices), im2col and its adjoint
-  col2im (convolutions, gpugrad/ops/conv.py) then fill one buffer instead of allocating a
+  col2im (convolutions, gpugrad/api/ops/conv.py) then fill one buffer instead of allocating a
   zero-filled one per piece. It is the snippet's ``x + y`` with ``y = 0`` outside the slices,
   left out (so a -0.0 there stays -0.0 where ``-0.0 + 0`` would give +0.0).
 """
@@ -29,10 +29,10 @@ from typing import Callable
 
 import numpy as np
 
-from .. import dtypes
-from .. import primitives as P
-from ..caches import memoize
-from ..snippets import numpy_function, snippet
+from gpugrad.core import dtypes
+from gpugrad.core import primitives as P
+from gpugrad.core.caches import memoize
+from gpugrad.core.snippets import numpy_function, snippet
 
 
 def _python_slice(start: int, stop: int, step: int) -> builtins.slice:

@@ -5,8 +5,8 @@ import platform
 
 import numpy as np
 
-from .. import dtypes
-from .interpret import compile_plan, group_function, run_group, run_plan
+from gpugrad.core import dtypes
+from gpugrad.backends.interpret import compile_plan, group_function, run_group, run_plan
 
 
 # np.errstate(all="ignore") costs about 2 us per use (a Python-level context manager that

@@ -1,4 +1,4 @@
 """gpugrad bench: kernel micro-benchmarks on the backend in use, with baselines side by side."""
-from .runner import main, run
+from gpugrad.bench.runner import main, run
 
 __all__ = ["main", "run"]

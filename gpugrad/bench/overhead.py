@@ -17,11 +17,12 @@ import contextlib
 
 import numpy as np
 
-from gpugrad import backends, dtypes
+from gpugrad import backends
+from gpugrad.core import dtypes
 from gpugrad.backends.generated import GeneratedKernelBackend
 
-from . import timing
-from . import workloads as W
+from gpugrad.bench import timing
+from gpugrad.bench import workloads as W
 
 
 def _no_kernel(grid, block, args) -> None:

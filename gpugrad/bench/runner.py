@@ -16,8 +16,8 @@ from typing import Sequence
 
 import numpy as np
 
-from . import timing
-from . import workloads as W
+from gpugrad.bench import timing
+from gpugrad.bench import workloads as W
 
 WORKLOADS = {  # name -> what it measures (shown by --help)
     "seed": "variable_grads(lambda: sum((p + r*r) * (q + r)), [p, q]): the value and two "
@@ -129,7 +129,8 @@ def run(sizes: Sequence[int], names: Sequence[str], dtype: str = "float32", comp
         budget_s: float = 0.2, cache: int | None = None) -> dict:
     """cache: bytes of cache to defeat by rotating input sets; None asks the device."""
     import gpugrad as tf
-    from gpugrad import autodiff, engine
+    from gpugrad.api import autodiff
+    from gpugrad.runtime import engine
     from gpugrad.backends import current
 
     check_workloads(names)
@@ -237,7 +238,7 @@ def format_table(result: dict, saved: str | None = None) -> str:
                          f"(p10-p90 {r['p10_us']:.1f}-{r['p90_us']:.1f}, {r['samples']} batches of "
                          f"{r['batch']}); a real call {r['real_us']:.1f} us")
     if result.get("data_parallel"):
-        from . import ddp
+        from gpugrad.bench import ddp
         lines.extend(ddp.format_lines(result["data_parallel"]))
     return "\n".join(lines)
 
@@ -324,12 +325,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     cache = None if args.cache_mb is None else int(args.cache_mb * 2 ** 20)
     result = run(sizes, names, args.dtype, [c for c in args.compare.split(",") if c], args.budget, cache)
     if args.overhead:
-        from . import overhead
+        from gpugrad.bench import overhead
         result["overhead"] = overhead.measure(n=16, dtype=args.dtype, budget_s=args.budget,
                                               device="cupy" if result["backend"] == "cupy" else "cpu",
                                               done=_Progress(len(overhead.MAKERS)).step)
     if "train" in names:
-        from . import ddp
+        from gpugrad.bench import ddp
         result["data_parallel"] = ddp.measure_processes(steps=30, ranks=2)
     if saved is not None:
         compare_to(result, saved)

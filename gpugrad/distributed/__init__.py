@@ -23,11 +23,11 @@ import numpy as np
 import gpugrad as tf
 from gpugrad import Tensor, Variable
 
-from . import nccl as N
-from . import state
-from .optimizer import DistributedOptimizer, buffer_of
-from .packing import DEFAULT_BUCKET_BYTES, Entry, PackedBroadcast, PackedReduction, layout, layout_digest
-from .world import DistributedError, LocalWorld, MPIWorld, launched_size, timeout_from_env
+from gpugrad.distributed import nccl as N
+from gpugrad.distributed import state
+from gpugrad.distributed.optimizer import DistributedOptimizer, buffer_of
+from gpugrad.distributed.packing import DEFAULT_BUCKET_BYTES, Entry, PackedBroadcast, PackedReduction, layout, layout_digest
+from gpugrad.distributed.world import DistributedError, LocalWorld, MPIWorld, launched_size, timeout_from_env
 
 __all__ = ["init", "is_initialized", "rank", "size", "local_rank", "barrier", "all_reduce",
            "broadcast", "broadcast_variables", "DistributedOptimizer", "DistributedError"]

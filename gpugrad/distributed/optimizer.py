@@ -14,8 +14,8 @@ from typing import Any, Callable, Mapping, Sequence
 import gpugrad as tf
 from gpugrad import Tensor, Variable
 
-from . import state
-from .packing import DEFAULT_BUCKET_BYTES, Entry, PackedReduction, layout, layout_digest
+from gpugrad.distributed import state
+from gpugrad.distributed.packing import DEFAULT_BUCKET_BYTES, Entry, PackedReduction, layout, layout_digest
 
 
 # The cost's key among the gradients' names: it sorts after every name (U+10FFFF is the

@@ -5,7 +5,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .world import DistributedError
+from gpugrad.distributed.world import DistributedError
 
 _world = None
 _device_transport = None      # NCCL, when the CuPy backend runs on more than one rank

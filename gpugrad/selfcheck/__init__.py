@@ -17,10 +17,10 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from . import gpu_checks, numerics, report
-from .core import FAILED, Check, Outcome, Skip, run_check
-from .environment import collect
-from .targets import Target, gpu_reason, kernel_target, numpy_target
+from gpugrad.selfcheck import gpu_checks, numerics, report
+from gpugrad.selfcheck.core import FAILED, Check, Outcome, Skip, run_check
+from gpugrad.selfcheck.environment import collect
+from gpugrad.selfcheck.targets import Target, gpu_reason, kernel_target, numpy_target
 
 FULL_GRAPHS = 200
 QUICK_GRAPHS = {True: 40, False: 5}     # by on_gpu: the CPU emulator compiles with g++, slowly

@@ -17,7 +17,7 @@ def _cuda_version(v: int) -> str:
 
 
 def collect() -> dict[str, str]:
-    from .targets import gpu_reason
+    from gpugrad.selfcheck.targets import gpu_reason
     env: dict[str, str] = {
         "gpugrad": _version("gpugrad"),
         "python": f"{platform.python_version()} ({sys.executable})",
@@ -61,7 +61,7 @@ def _gpu_fields(cupy) -> dict[str, str]:
 
 def _nvrtc_version() -> str:
     try:
-        from .. import nvrtc
+        from gpugrad.compile import nvrtc
         return nvrtc.version()
     except Exception as exc:  # noqa: BLE001 - reported, not fatal
         return f"unavailable ({type(exc).__name__}: {exc})"

@@ -12,10 +12,10 @@ import numpy as np
 
 import gpugrad as tf
 
-from ..backends.cupy_backend import pool_peak
-from .core import CheckFailed, Problems, mismatch, scaled_atol
-from .numerics import _package_root, _seed_function
-from .targets import Target, active
+from gpugrad.backends.cupy_backend import pool_peak
+from gpugrad.selfcheck.core import CheckFailed, Problems, mismatch, scaled_atol
+from gpugrad.selfcheck.numerics import _package_root, _seed_function
+from gpugrad.selfcheck.targets import Target, active
 
 MIB = 1 << 20
 TIMING_LOG2 = (12, 20, 26)   # launch-bound, L2-resident, memory-bound
@@ -145,7 +145,7 @@ def timing(target: Target, quick: bool, data: dict) -> str:
     2^26 elements, and its ratio to the copy floor: a device copy of the same 5n elements'
     worth of traffic, timed in the same rounds. A measurement, not a pass mark: it fails only
     if a call fails or a value is not finite."""
-    from .numerics import _chain_function
+    from gpugrad.selfcheck.numerics import _chain_function
     cupy = target.backend.cupy
     rounds = 5 if quick else 9
     rows = []

@@ -12,13 +12,13 @@ import numpy as np
 
 import gpugrad as tf
 
-from .. import codegen
-from ..optim_codegen import generate as generate_update
-from ..optim_codegen import numpy_update
-from ..snippets import kernels_dir
-from . import graphs, primitive_cases
-from .core import Problems, Skip, mismatch, scaled_atol
-from .targets import Target, active, numpy_target, plan_of, run_both, run_plan_both
+from gpugrad.compile import codegen
+from gpugrad.compile.optim_codegen import generate as generate_update
+from gpugrad.compile.optim_codegen import numpy_update
+from gpugrad.core.snippets import kernels_dir
+from gpugrad.selfcheck import graphs, primitive_cases
+from gpugrad.selfcheck.core import Problems, Skip, mismatch, scaled_atol
+from gpugrad.selfcheck.targets import Target, active, numpy_target, plan_of, run_both, run_plan_both
 
 RTOL = {"float32": 2e-5, "float64": 1e-11}
 
@@ -33,7 +33,7 @@ def _package_root() -> str:
 def seed_programs(target_name: str, data: dict) -> str:
     """Each seed program in its own process on the target; stdout must be TF.js's, to the
     character, and the grads' keys the auto names "0", "1"."""
-    from .seed_program import EXPECTED, EXPECTED_KEYS, PROGRAMS
+    from gpugrad.selfcheck.seed_program import EXPECTED, EXPECTED_KEYS, PROGRAMS
     problems = Problems()
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         p for p in (_package_root(), os.environ.get("PYTHONPATH", "")) if p))

@@ -1,4 +1,4 @@
-"""One case per primitive of gpugrad.primitives: inputs on a sensible domain and the expression
+"""One case per primitive of gpugrad.core.primitives: inputs on a sensible domain and the expression
 that reaches that primitive. A primitive without a case here is reported as a failure, so a new
 primitive cannot slip past the selfcheck unchecked."""
 from __future__ import annotations
@@ -10,8 +10,8 @@ import numpy as np
 
 import gpugrad as tf
 
-from .. import primitives as P
-from ..tensor import elementwise as make_elementwise   # `gpugrad.tensor` is the function tf.tensor
+from gpugrad.core import primitives as P
+from gpugrad.core.tensor import elementwise as make_elementwise  # `gpugrad.core.tensor` is the function tf.tensor
 
 SHAPE = (37, 11)        # ragged against the 256-thread block, several blocks on the emulator
 POSITIVE = (0.2, 2.0)   # log, sqrt, rsqrt, reciprocal, pow's base

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .core import FAILED, PASSED, SKIPPED, Outcome
+from gpugrad.selfcheck.core import FAILED, PASSED, SKIPPED, Outcome
 
 MARK = {PASSED: "PASS", FAILED: "FAIL", SKIPPED: "SKIP"}
 

@@ -26,8 +26,8 @@ def _using(backend: str):
 
     import gpugrad as tf
     if backend == "cuda-emulated":
-        from ..backends.emulated import EmulatedCudaBackend
-        from .targets import Target, active
+        from gpugrad.backends.emulated import EmulatedCudaBackend
+        from gpugrad.selfcheck.targets import Target, active
         return active(Target(backend, EmulatedCudaBackend(), False))
     tf.set_backend(backend)
     return contextlib.nullcontext()

@@ -13,9 +13,9 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from .. import backends
-from ..backends.numpy_backend import NumpyBackend
-from ..schedule import build_plan, structure
+from gpugrad import backends
+from gpugrad.backends.numpy_backend import NumpyBackend
+from gpugrad.compile.schedule import build_plan, structure
 
 
 @dataclass
@@ -40,7 +40,7 @@ class Target:
 
 def gpu_reason() -> str:
     """'' when the CuPy backend can run here, else why not."""
-    from ..backends.cupy_backend import cupy_unavailable_reason
+    from gpugrad.backends.cupy_backend import cupy_unavailable_reason
     return cupy_unavailable_reason()
 
 
@@ -52,11 +52,11 @@ def kernel_target() -> Target | None:
     """The generated kernels' executor: CuPy where a GPU is usable, else the CPU emulator
     (None when neither can run: no GPU and no C++ compiler)."""
     if not gpu_reason():
-        from ..backends.cupy_backend import CupyBackend
+        from gpugrad.backends.cupy_backend import CupyBackend
         return Target("cupy", CupyBackend(), True)
     if shutil.which("g++") is None:
         return None
-    from ..backends.emulated_optim import EmulatedUpdateBackend
+    from gpugrad.backends.emulated_optim import EmulatedUpdateBackend
     return Target("cuda-emulated", EmulatedUpdateBackend(), False)
 
 

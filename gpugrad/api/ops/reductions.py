@@ -1,0 +1,192 @@
+"""Reductions over axes (sum, max, prod, min, mean, logsumexp, any, all, argmax/argmin), top_k and
+stop_gradient.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from gpugrad.core import dtypes
+from gpugrad.core import tensor as T
+from gpugrad.core.tensor import Tensor
+from gpugrad.api.ops.convert import axis_arg, cast, convert, tensor
+from gpugrad.api.ops.elementwise import add, div, equal, exp, greater, is_finite, is_nan, less, log, logical_and, logical_not, logical_or, neg, sub, where
+
+TensorLike = Any
+__all__ = ['all', 'any', 'argmax', 'argmin', 'logsumexp', 'max', 'mean', 'min', 'normalize_axes', 'prod', 'stop_gradient', 'sum', 'top_k']
+
+
+# --- axes and reductions -------------------------------------------------------------------
+
+
+def normalize_axes(axis: Any, rank: int, api: str = "axis") -> tuple:
+    """TF.js axis rules: None means all axes; negatives count from the end."""
+    if axis is None:
+        return tuple(range(rank))
+    axis = axis_arg(axis, api)
+    axes = [axis] if isinstance(axis, int) else axis
+    out = []
+    for a in axes:
+        if not -rank <= a < rank:
+            raise ValueError(
+                f"All values in axis param must be in range [-{rank}, {rank}) but got axis {a}")
+        out.append(int(a) % rank)
+    if len(set(out)) != len(out):
+        raise ValueError(f"Duplicate axes in {axis!r}: each axis may appear once.")
+    return tuple(sorted(out))
+
+
+def _drop_axes(x: Tensor, axes: tuple, keep_dims: bool) -> Tensor:
+    if keep_dims:
+        return x
+    return T.reshape(x, tuple(d for i, d in enumerate(x.shape) if i not in axes))
+
+
+_ALL_AXES = [tuple(range(n)) for n in range(33)]
+_ONES = [(1,) * n for n in range(33)]
+
+
+def _reduction(op: str, x: TensorLike, axis: Any, keep_dims: bool) -> Tensor:
+    if x.__class__ is not Tensor:
+        x = convert(x)
+    if axis is None and not keep_dims and x.dtype in dtypes.FLOATS and 0 < len(x.shape) <= 32:
+        # the common case, kept cheap: a float tensor reduced to a scalar (what T.reduce and
+        # T.reshape make of it, without their general checks)
+        n = len(x.shape)
+        return Tensor("reshape", (Tensor(op, (x,), _ALL_AXES[n], _ONES[n], x.dtype),), (), (), x.dtype)
+    axes = normalize_axes(axis, x.ndim, op) if not (axis is None and x.ndim == 0) else ()
+    if x.dtype == dtypes.bool_ and op in ("sum", "prod"):
+        x = T.cast(x, dtypes.int32)
+    return _drop_axes(T.reduce(op, x, axes), axes, keep_dims)
+
+
+def sum(x: TensorLike, axis: Any = None, keep_dims: bool = False) -> Tensor:  # noqa: A001
+    return _reduction("sum", x, axis, keep_dims)
+
+
+def max(x: TensorLike, axis: Any = None, keep_dims: bool = False) -> Tensor:  # noqa: A001
+    return _reduction("max", x, axis, keep_dims)
+
+
+def prod(x: TensorLike, axis: Any = None, keep_dims: bool = False) -> Tensor:
+    return _reduction("prod", x, axis, keep_dims)
+
+
+def min(x: TensorLike, axis: Any = None, keep_dims: bool = False) -> Tensor:  # noqa: A001
+    return neg(max(neg(x), axis, keep_dims))
+
+
+def mean(x: TensorLike, axis: Any = None, keep_dims: bool = False) -> Tensor:
+    x = convert(x)
+    axes = normalize_axes(axis, x.ndim, "mean") if not (axis is None and x.ndim == 0) else ()
+    count = math.prod(x.shape[a] for a in axes)
+    total = sum(cast(x, dtypes.grad_dtype(x.dtype)), axis, keep_dims)
+    return div(total, count) if count != 1 else total
+
+
+def _arg_reduction(x: TensorLike, axis: Any, negate: bool) -> Tensor:
+    x = convert(x)
+    if x.ndim == 0:
+        raise ValueError("argMax/argMin need a tensor of rank at least 1, got a scalar.")
+    axes = normalize_axes(0 if axis is None else axis, x.ndim, "argmax")
+    if len(axes) != 1:
+        raise ValueError(f"argMax/argMin take one axis, got {axis!r}")
+    x = neg(x) if negate else x
+    return _drop_axes(T.reduce("argmax", x, axes), axes, False)
+
+
+def argmax(x: TensorLike, axis: int | None = None) -> Tensor:
+    return _arg_reduction(x, axis, False)
+
+
+def argmin(x: TensorLike, axis: int | None = None) -> Tensor:
+    return _arg_reduction(x, axis, True)
+
+
+def logsumexp(x: TensorLike, axis: Any = None, keep_dims: bool = False) -> Tensor:
+    x = convert(x)
+    if not dtypes.is_float(x.dtype):
+        x = T.cast(x, dtypes.float32)
+    axes = normalize_axes(axis, x.ndim, "logsumexp") if not (axis is None and x.ndim == 0) else ()
+    # Shifting by the max keeps exp in range; the shift's own derivative cancels exactly,
+    # so it is held constant (and a non-finite max is replaced by 0, as JAX does).
+    m = stop_gradient(max(x, axes, True))
+    m = where(is_finite(m), m, 0)
+    out = add(log(sum(exp(sub(x, m)), axes, True)), m)
+    return _drop_axes(out, axes, keep_dims)
+
+
+def stop_gradient(x: TensorLike) -> Tensor:
+    return T.stop_gradient(convert(x))
+
+
+
+
+def any(x: TensorLike, axis: Any = None, keep_dims: bool = False) -> Tensor:  # noqa: A001
+    """TF.js's any: whether some element along the axes is true (x is cast to bool)."""
+    x = T.cast(convert(x), dtypes.bool_)
+    return greater(sum(x, axis, keep_dims), 0)
+
+
+def all(x: TensorLike, axis: Any = None, keep_dims: bool = False) -> Tensor:  # noqa: A001
+    """TF.js's all: whether every element along the axes is true (x is cast to bool)."""
+    x = T.cast(convert(x), dtypes.bool_)
+    return equal(sum(logical_not(x), axis, keep_dims), 0)
+
+
+class TopK(tuple):
+    """top_k's result: unpacks as (values, indices), and has TF.js's .values and .indices."""
+    __slots__ = ()
+
+    def __new__(cls, values: Tensor, indices: Tensor):
+        return tuple.__new__(cls, (values, indices))
+
+    values = property(lambda self: self[0])
+    indices = property(lambda self: self[1])
+
+
+def top_k(x: TensorLike, k: int = 1, sorted: bool = True) -> TopK:  # noqa: A002 - TF.js name
+    """TF.js's topk: the k largest entries along the last axis and their int32 indices, largest
+    first, ties to the lower index (NaN counts as the largest value, as in argmax).
+
+    Composed, not sorted on the host: each entry's rank is the number of entries that come
+    before it (larger, or equal at a lower index), and value m is the entry whose rank is m.
+    So the values are differentiable (each gets the gradient of the slot it lands in) and it
+    all stays lazy; the cost is O(n^2) comparisons per row of length n, fused into reductions.
+    ``sorted=False`` is accepted and gives the sorted order (one of the orders it allows)."""
+    x = convert(x)
+    if x.ndim == 0:
+        raise ValueError("topk() expects the input to be of rank 1 or higher")
+    n = x.shape[-1]
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+        raise TypeError(f"'k' passed to topk() must be an integer, got {k!r}")
+    if k < 0:
+        raise ValueError(f"'k' passed to topk() must be >= 0 but got {k}")
+    if k > n:
+        raise ValueError(f"'k' passed to topk() must be <= the last dimension ({n}) but got {k}")
+    k = int(k)
+    lead = x.shape[:-1]
+    xi = T.expand(T.reshape(x, lead + (n, 1)), lead + (n, n))     # [..., i, j] = x_i
+    xj = T.expand(T.reshape(x, lead + (1, n)), lead + (n, n))     # [..., i, j] = x_j
+    nan_i, nan_j = is_nan(xi), is_nan(xj)
+    above = logical_or(greater(xj, xi), logical_and(nan_j, logical_not(nan_i)))
+    tie = logical_or(equal(xj, xi), logical_and(nan_j, nan_i))
+    positions = _constant(np.arange(n, dtype=np.int32))
+    earlier = less(T.expand(T.reshape(positions, (1, n)), (n, n)),
+                   T.expand(T.reshape(positions, (n, 1)), (n, n)))     # [i, j] = j < i
+    before = logical_or(above, logical_and(tie, earlier))
+    rank = sum(before, -1)
+    slots = _constant(np.arange(k, dtype=np.int32).reshape(k, 1))
+    hit = equal(T.expand(T.reshape(rank, lead + (1, n)), lead + (k, n)), slots)   # [..., m, i]
+    xs = T.expand(T.reshape(x, lead + (1, n)), lead + (k, n))
+    values = sum(where(hit, xs, 0), -1)
+    indices = sum(where(hit, positions, 0), -1)
+    if values.dtype != x.dtype:
+        values = T.cast(values, x.dtype)
+    return TopK(values, T.cast(indices, dtypes.int32))
+
+
+def _constant(array: np.ndarray) -> Tensor:
+    return tensor(array, dtype=dtypes.from_numpy(array.dtype))

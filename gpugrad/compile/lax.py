@@ -1,0 +1,220 @@
+"""The internal math layer: lazy ops over graph nodes and Python numbers.
+
+Derivative rules are written with these (each rule receives this module), and the public op
+layer (gpugrad/api/ops.py) calls them once it has converted its arguments. Nothing here converts
+lists or arrays: operands are nodes, or numbers that take the nodes' dtype (weak typing, as in
+JAX). Every elementwise primitive is here as a function of its name (L.exp, L.mul, ...),
+applying the dtype rule its record declares, numpy broadcasting, and the shortcuts that keep
+gradient graphs small (x * 1, x + 0, cheap constant powers).
+"""
+from __future__ import annotations
+
+import builtins
+import numbers
+from typing import Any
+
+import numpy as np
+
+from gpugrad.core import dtypes
+from gpugrad.core.primitives import PRIMITIVES, elementwise as _elementwise_records
+from gpugrad.core.primitives.record import COMPARE, FLOAT, LOGICAL, SELECT
+from gpugrad.core.tensor import Tensor, cast, const, elementwise as make, expand, gather, is_const, matmul, permute, reduce, reshape, same, scan, scatter_add, shape_str, slice_, unslice
+
+grad_dtype = dtypes.grad_dtype
+
+__all__ = ["Tensor", "apply", "broadcast_shapes", "broadcast", "cast", "const", "expand",
+           "gather", "grad_dtype", "matmul", "scan", "scatter_add", "permute", "prod", "reshape", "shape_str", "slice_", "sum",
+           "unslice", "weak_dtype", "zeros_for", "max"]
+
+
+def weak_dtype(value: Any, other: str) -> str:
+    """Python numbers are weakly typed: they take the tensor's dtype, as in JAX."""
+    if isinstance(value, (bool, np.bool_)):
+        return other
+    if isinstance(value, numbers.Integral):
+        return other if other != dtypes.bool_ else dtypes.int32
+    return other if dtypes.is_float(other) else dtypes.float32
+
+
+def broadcast_shapes(op: str, *shapes: tuple) -> tuple:
+    rank = builtins.max(len(s) for s in shapes)
+    padded = [(1,) * (rank - len(s)) + tuple(s) for s in shapes]
+    out = []
+    for axis, dims in enumerate(zip(*padded)):
+        size = 1
+        for d in dims:
+            if d != 1:
+                if size != 1 and d != size:
+                    size = -1
+                    break
+                size = d
+        if size == -1:
+            raise ValueError(
+                f"Operands could not be broadcast together with shapes "
+                f"{' and '.join(shape_str(s) for s in shapes)}. ({op}: shapes "
+                f"{' and '.join(str(list(s)) for s in shapes)} differ at axis {axis - rank}, "
+                "where each must be equal or 1; reshape or expand_dims one of them.)")
+        out.append(size)
+    return tuple(out)
+
+
+def broadcast(x: Tensor, shape: tuple) -> Tensor:
+    """x to a shape it is known to broadcast to (checked by broadcast_shapes)."""
+    if x.op == "const" and x.buf is None:
+        return const(x.arg, shape, x.dtype)
+    return expand(reshape(x, (1,) * (len(shape) - len(x.shape)) + x.shape), shape)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, numbers.Number) or isinstance(value, np.generic)
+
+
+def promote(op: str, args: tuple) -> tuple[list[Tensor], str]:
+    """Numbers to constants of the promoted dtype, and every operand to one shape."""
+    dtype = None
+    for a in args:
+        if not _number(a):
+            dtype = a.dtype if dtype is None else dtypes.promote(dtype, a.dtype)
+    if dtype is None:   # numbers only: bool if they all are, else float32 (TF.js's default)
+        dtype = dtypes.bool_ if all(isinstance(a, (bool, np.bool_)) for a in args) else dtypes.float32
+    for a in args:
+        if _number(a):
+            if isinstance(a, numbers.Complex) and not isinstance(a, numbers.Real):
+                raise TypeError(
+                    f"Unsupported dtype 'complex' ({a!r} in {op}): gpugrad tensors hold float32, "
+                    "float64, int32 or bool.")
+            dtype = dtypes.promote(dtype, weak_dtype(a, dtype))
+    out = [const(a, (), dtype) if _number(a) else a for a in args]
+    shape = out[0].shape
+    if any(t.shape != shape for t in out):
+        shape = broadcast_shapes(op, *(t.shape for t in out))
+        out = [t if t.shape == shape else broadcast(t, shape) for t in out]
+    return out, dtype
+
+
+def apply(name: str, *args: Any) -> Tensor:
+    """The elementwise primitive ``name`` over nodes and numbers, with its record's dtype rule."""
+    rule = PRIMITIVES[name].result
+    if rule == SELECT:
+        condition, (a, b) = args[0], args[1:]
+        c = cast(condition if not _number(condition) else const(condition, (), dtypes.bool_),
+                 dtypes.bool_)
+        (a, b), dtype = promote(name, (a, b))
+        shape = broadcast_shapes(name, c.shape, a.shape)
+        c, a, b = (t if t.shape == shape else broadcast(t, shape)
+                   for t in (c, cast(a, dtype), cast(b, dtype)))
+        return make(name, (c, a, b), dtype)
+    xs, dtype = promote(name, args)
+    if rule == LOGICAL:
+        dtype = dtypes.bool_
+    elif rule == FLOAT and not dtypes.is_float(dtype):
+        dtype = dtypes.float32
+    elif dtype == dtypes.bool_ and rule != COMPARE:
+        dtype = dtypes.int32
+    # (x itself where it has the dtype: cast() would make an identity node inside f)
+    xs = tuple([x if x.dtype == dtype else cast(x, dtype) for x in xs])
+    shortcut = _SHORTCUTS.get(name)
+    if shortcut is not None:
+        found = shortcut(xs, dtype)
+        if found is not None:
+            return found
+    return make(name, xs, dtype, dtypes.bool_ if rule == COMPARE else None)
+
+
+def apply_number(name: str, x: Tensor, value: Any, left: bool = False) -> Tensor:
+    """apply(name, x, value) (apply(name, value, x) when left) for a tensor x and a Python
+    int or float, as apply() computes it, without its general promotion: for a float x the
+    number is a constant of x's dtype and x's shape (weak typing; what promote and broadcast
+    make of it)."""
+    rule = PRIMITIVES[name].result
+    if rule == SELECT or rule == LOGICAL or x.dtype not in dtypes.FLOATS:
+        return apply(name, value, x) if left else apply(name, x, value)
+    dtype = x.dtype
+    c = const(value, x.shape, dtype)
+    xs = (c, x) if left else (x, c)
+    shortcut = _SHORTCUTS.get(name)
+    if shortcut is not None:
+        found = shortcut(xs, dtype)
+        if found is not None:
+            return found
+    return make(name, xs, dtype, dtypes.bool_ if rule == COMPARE else None)
+
+
+# --- shortcuts: x*1 and 1*x, x+0 are common in gradients; constant powers have cheaper forms ----
+
+def _mul_shortcut(xs, dtype):
+    if is_const(xs[1], 1):
+        return same(xs[0])
+    if is_const(xs[0], 1):
+        return same(xs[1])
+    return None
+
+
+def _add_shortcut(xs, dtype):
+    if is_const(xs[1], 0):
+        return same(xs[0])
+    if is_const(xs[0], 0):
+        return same(xs[1])
+    return None
+
+
+def _sub_shortcut(xs, dtype):
+    return same(xs[0]) if is_const(xs[1], 0) else None
+
+
+def _pow_shortcut(xs, dtype):
+    base, exponent = xs
+    if not is_const(exponent) or base.op == "const":
+        return None
+    c = exponent.arg
+    if c == 1:
+        return same(base)
+    if c == 2:
+        return make("mul", (base, base), dtype)
+    if c == 0.5:
+        return make("sqrt", (base,), dtype)
+    if c == -1:
+        return make("reciprocal", (base,), dtype)
+    return None
+
+
+_SHORTCUTS = {"mul": _mul_shortcut, "add": _add_shortcut, "sub": _sub_shortcut,
+              "pow": _pow_shortcut}
+
+
+# --- every elementwise primitive as a function of its name (L.exp, L.mul, L.where, ...) ---------
+
+def _bind(name: str):
+    def fn(*args):
+        return apply(name, *args)
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = f"The {name} primitive over nodes and numbers (kernels/elementwise/{name}.cu)."
+    return fn
+
+
+for _prim in _elementwise_records():
+    globals()[_prim.name] = _bind(_prim.name)
+    __all__.append(_prim.name)
+
+
+# --- reductions (reduced axes kept as size 1) and helpers of the rules ------------------------
+
+def sum(x: Tensor, axes: tuple) -> Tensor:  # noqa: A001 - the primitive's name
+    if x.dtype == dtypes.bool_:
+        x = cast(x, dtypes.int32)
+    return reduce("sum", x, tuple(axes))
+
+
+def prod(x: Tensor, axes: tuple) -> Tensor:
+    if x.dtype == dtypes.bool_:
+        x = cast(x, dtypes.int32)
+    return reduce("prod", x, tuple(axes))
+
+
+def max(x: Tensor, axes: tuple) -> Tensor:  # noqa: A001 - the primitive's name
+    return reduce("max", x, tuple(axes))
+
+
+def zeros_for(x: Tensor) -> Tensor:
+    """The zero cotangent of x (gradients are float even for int and bool operands)."""
+    return const(0, x.shape, grad_dtype(x.dtype))

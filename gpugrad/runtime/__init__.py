@@ -1,0 +1,2 @@
+"""Layer 3, the runtime: realizing tensors (engine) and printing values.
+"""
