@@ -25,7 +25,7 @@ from gpugrad.core import tensor as T
 from gpugrad.core.caches import Table
 from gpugrad.compile.derivatives import vjp
 from gpugrad.compile.schedule import PlanCache, build_plan, structure
-from gpugrad.core.tensor import Tensor, ids, shape_str, trace, track
+from gpugrad.core.tensor import Tensor, leaf, ids, shape_str, trace, track
 from gpugrad.api.variables import Variable, js_key_order, any_trainable_registered, is_registered, registered_count
 
 
@@ -242,19 +242,19 @@ def variable_grads(f: Callable[[], Tensor], var_list: Sequence[Variable] | None 
                             plan, refs, present, specs = entry
                             leaves = []
                             for r in refs:
-                                leaf = r()
-                                if leaf is None or leaf.buf is None:
+                                held = r()
+                                if held is None or held.buf is None:
                                     break
-                                leaves.append(leaf)
+                                leaves.append(held)
                             else:
                                 outs = engine.run_plan(plan, leaves)
                                 if y.buf is None:   # (never over a realized y, see _wrap_results)
                                     y.buf = outs[0]
                                     track(y)
-                                value = Tensor("buffer", (), None, y.shape, y.dtype, outs[0])
+                                value = leaf(outs[0], y.shape, y.dtype)
                                 found = {}
                                 for i, k, shape, dtype in specs:
-                                    found[id(var_list[i])] = Tensor("buffer", (), None, shape, dtype, outs[k])
+                                    found[id(var_list[i])] = leaf(outs[k], shape, dtype)
                                 return _result(value, found, var_list, ())
                 value, found = _variable_grads_cached(
                     y, start, var_list, [tuple(pins[id(v)][1]) for v in var_list])
@@ -376,9 +376,9 @@ def plan_variable_grads(f, var_list=None):
     _, leaves, nodes = structure(outputs)
     plan = build_plan(outputs, nodes)
     names = {}
-    for i, leaf in enumerate(leaves):
+    for i, input_leaf in enumerate(leaves):
         for v, ts in zip(trainable, targets):
-            if any(leaf is t for t in ts):
+            if any(input_leaf is t for t in ts):
                 names[i] = f"variable {v.name!r}"
     names[plan.outputs[0][0]] = "value"
     for v in trainable:
@@ -421,11 +421,11 @@ def _wrap_results(y, trainable, present, bufs):
     if y.buf is None:  # (never over a realized y: f may have returned a variable's leaf)
         y.buf = bufs[0]
         track(y)
-    value = Tensor("buffer", (), None, y.shape, y.dtype, bufs[0])
+    value = leaf(bufs[0], y.shape, y.dtype)
     found = {}
     for v, k in zip(trainable, present):
         if k is not None:
-            found[id(v)] = Tensor("buffer", (), None, v.shape, dtypes.grad_dtype(v.dtype), bufs[k])
+            found[id(v)] = leaf(bufs[k], v.shape, dtypes.grad_dtype(v.dtype))
     return value, found
 
 

@@ -367,13 +367,23 @@ class WeakIdDict:
 
 # --- leaves -----------------------------------------------------------------------------
 
+def leaf(buf: Any, shape: tuple, dtype: str, tracked: bool = True) -> Tensor:
+    """The one constructor of realized leaves: a tensor over a backend buffer. tf.memory()
+    counts it and an open tf.tidy() disposes it, unless tracked is False (a variable's value,
+    tracked outside tidy scopes; an engine-owned constant)."""
+    if tracked:
+        return Tensor("buffer", (), None, shape, dtype, buf)
+    t = Tensor("buffer", (), None, shape, dtype)
+    t.buf = buf
+    return t
+
+
 def variable_leaf(buf: Any, shape: tuple, dtype: str) -> Tensor:
     """A leaf holding a variable's value: counted by tf.memory() but never disposed by a
     tf.tidy() (variables live outside tidy scopes, as in TF.js)."""
-    leaf = Tensor("buffer", (), None, shape, dtype)
-    leaf.buf = buf
-    track(leaf, scoped=False)
-    return leaf
+    out = leaf(buf, shape, dtype, tracked=False)
+    track(out, scoped=False)
+    return out
 
 
 def const(value: Any, shape: tuple, dtype: str) -> Tensor:

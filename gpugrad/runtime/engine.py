@@ -5,7 +5,7 @@ from typing import Any, Sequence
 
 from gpugrad import backends
 from gpugrad.compile.schedule import PlanCache, build_plan, structure
-from gpugrad.core.tensor import Tensor, buffers_lock, track
+from gpugrad.core.tensor import Tensor, leaf, buffers_lock, track
 
 plans = PlanCache("plans")
 
@@ -60,4 +60,4 @@ def realize(outputs: Sequence[Tensor]) -> None:
 def from_array(array: Any, dtype: str) -> Tensor:
     """A realized leaf holding a backend copy of array (contiguous, of dtype)."""
     buf = backends.current().asarray(array, dtype)
-    return Tensor("buffer", (), None, tuple(int(d) for d in buf.shape), dtype, buf)
+    return leaf(buf, tuple(int(d) for d in buf.shape), dtype)

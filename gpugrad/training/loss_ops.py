@@ -40,7 +40,7 @@ from gpugrad import backends
 from gpugrad.core import dtypes
 from gpugrad.api import ops as O
 from gpugrad.core.caches import Table
-from gpugrad.core.tensor import Tensor, WeakIdDict
+from gpugrad.core.tensor import Tensor, WeakIdDict, leaf as make_leaf
 from gpugrad.core.tfjs_names import install as install_tfjs_names
 from gpugrad.api.variables import Variable
 
@@ -268,8 +268,8 @@ def _class_range(n: int) -> Tensor:
     key = (backend.name, id(backend), n)
     leaf = _class_ranges.get(key)
     if leaf is None:
-        leaf = Tensor("buffer", (), None, (n,), dtypes.int32)
-        leaf.buf = backend.asarray(np.arange(n, dtype=np.int32), dtypes.int32)
+        leaf = make_leaf(backend.asarray(np.arange(n, dtype=np.int32), dtypes.int32), (n,), dtypes.int32,
+                         tracked=False)
         _class_ranges.put(key, leaf)
     return leaf
 

@@ -16,7 +16,7 @@ from gpugrad.runtime import engine
 from gpugrad.api.ops import convert
 from gpugrad.backends import current
 from gpugrad.compile.optim_codegen import UpdateRule, generate, load_rule, numpy_update_in_place
-from gpugrad.core.tensor import Tensor, WeakIdDict, buffers_lock, shape_str
+from gpugrad.core.tensor import Tensor, leaf, WeakIdDict, buffers_lock, shape_str
 from gpugrad.api.variables import Variable, registry
 
 from gpugrad.training.optimizers.checks import checked_learning_rate
@@ -98,7 +98,7 @@ class Optimizer:
         value, grads = autodiff.variable_grads(f, var_list)
         cost = None
         if return_cost:  # a leaf of its own: the graph of f is not kept alive by the result
-            cost = Tensor("buffer", (), None, value.shape, value.dtype, value.data_buffer())
+            cost = leaf(value.data_buffer(), value.shape, value.dtype)
         work = self._prepare(grads, "minimize")
         del value, grads  # lazy gradient graphs hold the variables' old leaves; let them go
         self._apply(work, cost)
@@ -227,7 +227,7 @@ class Optimizer:
         state = self._states.get(variable)
         if state is None:
             return {}
-        return {name: Tensor("buffer", (), None, variable.shape, variable.dtype, arr.copy())
+        return {name: leaf(arr.copy(), variable.shape, variable.dtype)
                 for name, arr in state.arrays.items()}
 
     def step_count(self, variable: Variable) -> int:

@@ -10,7 +10,7 @@ import numpy as np
 
 from gpugrad.core import dtypes
 from gpugrad.api.ops import scalar
-from gpugrad.core.tensor import Tensor, variable_leaf
+from gpugrad.core.tensor import Tensor, leaf, variable_leaf
 from gpugrad.api.variables import Variable
 
 
@@ -29,7 +29,7 @@ def contiguous_buffer(buf):
 
 
 def _refcount_of_a_local() -> int:
-    probe = Tensor("buffer", (), None, (), dtypes.float32)
+    probe = leaf(None, (), dtypes.float32)
     return sys.getrefcount(probe)
 
 
@@ -50,10 +50,10 @@ def retire_leaf(var: Variable) -> Tensor:
         # the leaf stays, and with it the key of every graph over it (a training step's
         # variable_grads then finds its plan by key, without a walk; see autodiff).
         return old
-    leaf = var.value_node = variable_leaf(old.buf, old.shape, old.dtype)
+    fresh = var.value_node = variable_leaf(old.buf, old.shape, old.dtype)
     if _ALONE is None or sys.getrefcount(old) > _ALONE:
         old.buf = old.buf.copy()
-    return leaf
+    return fresh
 
 
 class SlotState:
@@ -68,7 +68,7 @@ class SlotState:
 
 def tensor_over(buf, shape: tuple, dtype: str) -> Tensor:
     """A computed tensor over a backend buffer (the buffer becomes the tensor's)."""
-    return Tensor("buffer", (), None, shape, dtype, buf)
+    return leaf(buf, shape, dtype)
 
 
 def int_scalar(n: int) -> Tensor:
