@@ -15,7 +15,7 @@ import pytest
 import gpugrad as tf
 from gpugrad.compile import codegen
 from gpugrad.backends import current
-from gpugrad.backends.emulated import _KERNEL, EmulatedCudaBackend, KernelCheckError, _origin, compiler_available, load
+from gpugrad.backends.emulated import _KERNEL, EmulatedCudaBackend, KernelCheckError, kernel_origin, compiler_available, load
 from gpugrad.backends.emulated_optim import EmulatedUpdateBackend
 from gpugrad.compile.optim_codegen import UpdateProgram, generate, load_rule, numpy_update
 from gpugrad.compile.schedule import build_plan, structure
@@ -43,7 +43,7 @@ def _run(outputs):
 
 def _origins(plan) -> set[str]:
     """The templates of every kernel the plan launches."""
-    return {_origin(g.program.source, launch.kernel).rsplit("/", 1)[-1]
+    return {kernel_origin(g.program.source, launch.kernel).rsplit("/", 1)[-1]
             for g in plan.groups if g.kind != "matmul" for launch in g.program.launches}
 
 
@@ -185,7 +185,7 @@ def _adam_arrays(dtype):
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_update_kernel_with_all_its_threads(dtype):
     program = generate(load_rule("adam", ("m", "v")), dtype)
-    assert _origin(program.source, program.kernel) == "kernels/templates/optim.cu"
+    assert kernel_origin(program.source, program.kernel) == "kernels/templates/optim.cu"
     start = _adam_arrays(dtype)
     runs = []
     for _ in range(2):

@@ -165,7 +165,7 @@ def _runtime() -> Path:
     return _runtime_path
 
 
-def _origin(source: str, kernel: str) -> str:
+def kernel_origin(source: str, kernel: str) -> str:
     """The template a kernel came from: the nearest `// kernels/templates/X.cu` marker before
     its definition, or the nearest line that is a template's first (comment) line."""
     firsts = {}
@@ -233,7 +233,7 @@ class EmulatedProgram:
             raise self.error(kernel, grid, block, count, messages.splitlines())
 
     def error(self, kernel: str, grid: int, block: int, count: int, messages: list) -> KernelCheckError:
-        origin = _origin(self.source, kernel)
+        origin = kernel_origin(self.source, kernel)
         lines = self.source.splitlines()
         cited = sorted({int(n) for msg in messages for n in re.findall(r"\bline (\d+)", msg)})
         text = [f"kernel {kernel} (from {origin}), launched as {grid} blocks of {block} threads: "

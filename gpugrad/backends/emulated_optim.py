@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gpugrad.backends.emulated import EmulatedCudaBackend, KernelCheckError, _origin, load
+from gpugrad.backends.emulated import EmulatedCudaBackend, KernelCheckError, kernel_origin, load
 
 GUARD = 64   # elements on each side of every tensor
 
@@ -52,7 +52,7 @@ class EmulatedUpdateBackend(EmulatedCudaBackend):
             for k, g in enumerate(table):
                 bad = g.changed_guards()
                 if bad:
-                    origin = _origin(program.source, program.kernel)
+                    origin = kernel_origin(program.source, program.kernel)
                     raise KernelCheckError(
                         f"kernel {program.kernel} (from {origin}) wrote outside tensor {k} of role "
                         f"{role!r} ({g.array.size} elements), at relative indices {bad[:8]}",

@@ -14,7 +14,7 @@ import gpugrad as tf
 
 from gpugrad.backends.cupy_backend import pool_peak
 from gpugrad.selfcheck.core import CheckFailed, Problems, mismatch, scaled_atol
-from gpugrad.selfcheck.numerics import _package_root, _seed_function
+from gpugrad.selfcheck.numerics import package_root, seed_function
 from gpugrad.selfcheck.targets import Target, active
 
 MIB = 1 << 20
@@ -30,7 +30,7 @@ def stream_capture(target: Target, data: dict) -> str:
     rng = np.random.default_rng(4)
     arrays = [rng.uniform(-1, 1, n).astype(np.float32) for _ in range(3)]
     with active(target):
-        f, (p, q) = _seed_function(arrays)
+        f, (p, q) = seed_function(arrays)
         tf.variable_grads(f, [p, q])   # compile and warm the pool outside the capture
         stream = cupy.cuda.Stream(non_blocking=True)
         with stream:
@@ -61,7 +61,7 @@ def peak_memory(target: Target, data: dict) -> str:
     rng = np.random.default_rng(6)
     arrays = [rng.uniform(-1, 1, n).astype(np.float32) for _ in range(3)]
     with active(target):
-        f, (p, q) = _seed_function(arrays)
+        f, (p, q) = seed_function(arrays)
         tf.variable_grads(f, [p, q])   # compile first: the measured call allocates only results
         results = []
         inputs, peak_bytes = pool_peak(lambda: results.append(tf.variable_grads(f, [p, q])))
@@ -111,7 +111,7 @@ def kernel_cache(target: Target, data: dict) -> str:
     with tempfile.TemporaryDirectory(prefix="gpugrad-selfcheck-cache-") as cache:
         env = dict(os.environ, GPUGRAD_CACHE_DIR=os.path.join(cache, "gpugrad"),
                    CUPY_CACHE_DIR=os.path.join(cache, "cupy"),
-                   PYTHONPATH=os.pathsep.join(p for p in (_package_root(), os.environ.get("PYTHONPATH", "")) if p))
+                   PYTHONPATH=os.pathsep.join(p for p in (package_root(), os.environ.get("PYTHONPATH", "")) if p))
         env.pop("GPUGRAD_BACKEND", None)
         runs, files = [], []
         for _ in range(2):
@@ -145,7 +145,7 @@ def timing(target: Target, quick: bool, data: dict) -> str:
     2^26 elements, and its ratio to the copy floor: a device copy of the same 5n elements'
     worth of traffic, timed in the same rounds. A measurement, not a pass mark: it fails only
     if a call fails or a value is not finite."""
-    from gpugrad.selfcheck.numerics import _chain_function
+    from gpugrad.selfcheck.numerics import chain_function
     cupy = target.backend.cupy
     rounds = 5 if quick else 9
     rows = []
@@ -155,7 +155,7 @@ def timing(target: Target, quick: bool, data: dict) -> str:
             n = 1 << log2
             src = cupy.ones(n, dtype=cupy.float32)
             dst = cupy.empty_like(src)
-            for name, make in (("seed", _seed_function), ("chain", _chain_function)):
+            for name, make in (("seed", seed_function), ("chain", chain_function)):
                 f, variables = make([rng.uniform(-1, 1, n).astype(np.float32) for _ in range(3)])
                 value, _ = tf.variable_grads(f, variables)
                 if not np.isfinite(value.numpy()):

@@ -23,7 +23,7 @@ from gpugrad.selfcheck.targets import Target, active, numpy_target, plan_of, run
 RTOL = {"float32": 2e-5, "float64": 1e-11}
 
 
-def _package_root() -> str:
+def package_root() -> str:
     return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -36,7 +36,7 @@ def seed_programs(target_name: str, data: dict) -> str:
     from gpugrad.selfcheck.seed_program import EXPECTED, EXPECTED_KEYS, PROGRAMS
     problems = Problems()
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        p for p in (_package_root(), os.environ.get("PYTHONPATH", "")) if p))
+        p for p in (package_root(), os.environ.get("PYTHONPATH", "")) if p))
     for k in PROGRAMS:
         proc = subprocess.run([sys.executable, "-m", "gpugrad.selfcheck.seed_program", target_name, str(k)],
                               capture_output=True, text=True, env=env, timeout=300)
@@ -309,7 +309,7 @@ def determinism(target: Target, n: int, data: dict) -> str:
     problems = Problems()
     rng = np.random.default_rng(3)
     with active(target):
-        for name, make in (("seed", _seed_function), ("chain", _chain_function)):
+        for name, make in (("seed", seed_function), ("chain", chain_function)):
             arrays = [rng.uniform(-1, 1, n).astype(np.float32) for _ in range(3)]
             f, variables = make(arrays)
             first = None
@@ -329,13 +329,13 @@ def determinism(target: Target, n: int, data: dict) -> str:
     return f"seed and chain functions at n={n}: 10 runs bitwise equal"
 
 
-def _seed_function(arrays):
+def seed_function(arrays):
     p, q = (tf.variable(tf.tensor(a)) for a in arrays[:2])
     r = tf.tensor(arrays[2])
     return (lambda: p.add(r.square()).mul(q.add(r)).sum()), [p, q]
 
 
-def _chain_function(arrays):
+def chain_function(arrays):
     x = tf.tensor(arrays[0])
     w, b = (tf.variable(tf.tensor(a)) for a in arrays[1:])
     return (lambda: tf.sum(tf.exp(-tf.tanh(tf.sigmoid(x * w + b) * x - b) ** 2) * w)), [w, b]
