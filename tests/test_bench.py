@@ -165,3 +165,15 @@ def test_data_parallel_rows_of_the_train_workload():
     assert result["ddp"]["reduction_ms"] > 0 and result["ddp"]["gradient_bytes"] > 0
     text = "\n".join(ddp.format_lines(result))
     assert "2 ranks" in text and "% of the distributed step" in text
+
+
+def test_gather_workload_agrees_with_its_numpy_baseline():
+    from gpugrad.bench import runner, workloads as W
+    work = W.gather_step(50, 3, 40, set())     # repeated indices: the scatter-add must sum them
+    value, grads = work.run()
+    want_value, want_grad = work.baselines["numpy"]()
+    np.testing.assert_allclose(value.numpy(), want_value, rtol=1e-4)
+    np.testing.assert_allclose(next(iter(grads.values())).numpy(), want_grad, rtol=1e-5, atol=1e-5)
+    assert "gather" in runner.WORKLOADS and "gather" in runner.FIXED_SHAPES
+    for v in list(tf.variables.registered_variables()):
+        v.dispose()

@@ -31,11 +31,14 @@ WORKLOADS = {  # name -> what it measures (shown by --help)
     "conv2d": "variable_grads of sum(conv2d(x, w, 1, 'same') * dy) for x and w (NHWC, 3x3): the "
               "forward conv and both gradients at batch 64, 8x8x1 -> 32 and 32x32x16 -> 32; fixed "
               "shapes, --sizes does not apply; TFLOP/s",
+    "gather": "variable_grads of sum(gather(table, indices) * w) for the table: an embedding "
+              "lookup (4096 of 10000 rows of 64) and its scatter-add gradient; fixed shapes, "
+              "--sizes does not apply",
     "train": "one Adam step of an MLP (relu, softmax cross-entropy) at batch 64, 256-256-256 "
              "and batch 4096, 1024-4096-1024; fixed shapes, --sizes does not apply; plus the "
              "data-parallel step with 1 process and 2 MPI ranks (needs gpugrad[dist])",
 }
-FIXED_SHAPES = ("conv2d", "train")   # run once, at their own shapes, whatever --sizes says
+FIXED_SHAPES = ("conv2d", "gather", "train")   # run once, at their own shapes, whatever --sizes says
 COPY = "copy"          # the contender that is the floor
 MAX_INPUT_SETS = 16    # input sets kept to defeat the cache (see _input_sets)
 DEFAULT_L2_BYTES = 50 * 2 ** 20  # H100's L2, where the device does not say
@@ -54,6 +57,8 @@ def _workloads(names: Sequence[str], n: int, dtype: str, compare: set):
         elif name == "train":  # fixed shapes, from issue 5's targets
             yield lambda: W.mlp_step(64, 256, 256, 256, compare)
             yield lambda: W.mlp_step(4096, 1024, 4096, 1024, compare)
+        elif name == "gather":
+            yield lambda: W.gather_step(10000, 64, 4096, compare)
         elif name == "conv2d":
             yield lambda: W.conv2d_step(64, 8, 1, 32, 3, compare)
             yield lambda: W.conv2d_step(64, 32, 16, 32, 3, compare)

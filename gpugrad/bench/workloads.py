@@ -385,3 +385,33 @@ def conv2d_step(batch: int, side: int, c_in: int, c_out: int, k: int, compare: s
         except Exception:  # noqa: BLE001
             pass
     return work
+
+
+def gather_step(vocab: int, dim: int, count: int, compare: set) -> Workload:
+    """variable_grads of sum(gather(table, indices) * w) for the table: an embedding lookup and
+    its gradient, a scatter-add of count rows into a (vocab, dim) table."""
+    rng = np.random.default_rng(6)
+    tn = rng.standard_normal((vocab, dim)).astype(np.float32)
+    idn = rng.integers(0, vocab, count).astype(np.int32)
+    wn = rng.standard_normal((count, dim)).astype(np.float32)
+    table, w = tf.variable(tf.tensor(tn)), tf.tensor(wn)
+    indices = tf.tensor(idn, dtype="int32")
+    f = lambda: tf.sum(tf.mul(tf.gather(table, indices), w))  # noqa: E731
+
+    def run():
+        value, grads = tf.variable_grads(f, [table])
+        _realize(value, *grads.values())
+        return value, grads
+    # one pass: read the gathered rows, w and the indices, write the table's gradient
+    nbytes = 4 * (2 * count * dim + count + vocab * dim)
+    work = Workload(f"gather{vocab}x{dim}-{count}", count * dim, "float32", nbytes, run)
+
+    def numpy_hand():
+        value = np.sum(tn[idn] * wn)
+        grad = np.zeros_like(tn)
+        np.add.at(grad, idn, wn)
+        return value, grad
+    work.baselines["numpy"] = numpy_hand
+    _add_framework_baselines(work, compare, (tn, idn.astype(np.int64), wn),
+                             lambda xp, t, i, g: xp.sum(t[i] * g), (0,))
+    return work
