@@ -6,7 +6,9 @@ import os
 import pytest
 
 import gpugrad as tf
+from gpugrad import backends
 from gpugrad.backends.cupy_backend import cupy_unavailable_reason
+from gpugrad.backends.emulated import EmulatedCudaBackend, compiler_available
 
 os.environ.setdefault("HYPOTHESIS_PROFILE", "ci")
 
@@ -37,5 +39,17 @@ def gpu():
         pytest.skip(f"no GPU: {reason}")
     previous = tf.get_backend()
     tf.set_backend("cupy")
+    yield
+    tf.set_backend(previous)
+
+
+@pytest.fixture
+def emulated(monkeypatch):
+    """The generated CUDA as the current backend, run on the CPU by the threaded emulator."""
+    if not compiler_available():
+        pytest.skip("g++ is not installed")
+    previous = tf.get_backend()
+    tf.set_backend("numpy")
+    monkeypatch.setattr(backends, "_current", EmulatedCudaBackend())
     yield
     tf.set_backend(previous)

@@ -11,8 +11,6 @@ import numpy as np
 import pytest
 
 import gpugrad as tf
-from gpugrad import backends
-from gpugrad.backends.emulated import EmulatedCudaBackend, compiler_available
 from gpugrad.testing import check_grads
 
 RNG = np.random.default_rng(12)
@@ -71,17 +69,6 @@ def test_mod_gradient_as_tfjs(backend):
     # floor_div is piecewise constant: zero gradients (TF.js gives div's, see the record)
     g = tf.grads(lambda a, b: tf.floor_div(a, b).sum())([f64(x), f64(y)])
     assert all(not t.numpy().any() for t in g)
-
-
-@pytest.fixture
-def emulated(monkeypatch):
-    if not compiler_available():
-        pytest.skip("g++ is not installed")
-    previous = tf.get_backend()
-    tf.set_backend("numpy")
-    monkeypatch.setattr(backends, "_current", EmulatedCudaBackend())
-    yield
-    tf.set_backend(previous)
 
 
 def test_integer_mod_and_floor_div_through_generated_cuda(emulated):

@@ -10,7 +10,6 @@ import pytest
 
 import gpugrad as tf
 from gpugrad import backends
-from gpugrad.backends.emulated import EmulatedCudaBackend, compiler_available
 from gpugrad.core.primitives import PRIMITIVES, Primitive, elementwise
 from gpugrad.core.primitives.record import COMPARE, LOGICAL
 from gpugrad.core.primitives.completeness import missing_facts
@@ -117,17 +116,6 @@ def test_special_values_match_reference(backend, prim):
 
 
 # --- the generated CUDA, run on the CPU ------------------------------------------------------------
-
-
-@pytest.fixture
-def emulated(monkeypatch):
-    if not compiler_available():
-        pytest.skip("g++ is not installed")
-    previous = tf.get_backend()
-    tf.set_backend("numpy")
-    monkeypatch.setattr(backends, "_current", EmulatedCudaBackend())
-    yield
-    tf.set_backend(previous)
 
 
 def _all_at_once(records, dtype):

@@ -113,12 +113,7 @@ def apply(name: str, *args: Any) -> Tensor:
         dtype = dtypes.int32
     # (x itself where it has the dtype: cast() would make an identity node inside f)
     xs = tuple([x if x.dtype == dtype else cast(x, dtype) for x in xs])
-    shortcut = _SHORTCUTS.get(name)
-    if shortcut is not None:
-        found = shortcut(xs, dtype)
-        if found is not None:
-            return found
-    return make(name, xs, dtype, dtypes.bool_ if rule == COMPARE else None)
+    return _made(name, xs, dtype, rule)
 
 
 def apply_number(name: str, x: Tensor, value: Any, left: bool = False) -> Tensor:
@@ -132,6 +127,11 @@ def apply_number(name: str, x: Tensor, value: Any, left: bool = False) -> Tensor
     dtype = x.dtype
     c = const(value, x.shape, dtype)
     xs = (c, x) if left else (x, c)
+    return _made(name, xs, dtype, rule)
+
+
+def _made(name: str, xs: tuple, dtype: str, rule: str) -> Tensor:
+    """The node of primitive name over operands of one shape and dtype, or its shortcut."""
     shortcut = _SHORTCUTS.get(name)
     if shortcut is not None:
         found = shortcut(xs, dtype)
@@ -142,20 +142,15 @@ def apply_number(name: str, x: Tensor, value: Any, left: bool = False) -> Tensor
 
 # --- shortcuts: x*1 and 1*x, x+0 are common in gradients; constant powers have cheaper forms ----
 
-def _mul_shortcut(xs, dtype):
-    if is_const(xs[1], 1):
-        return same(xs[0])
-    if is_const(xs[0], 1):
-        return same(xs[1])
-    return None
-
-
-def _add_shortcut(xs, dtype):
-    if is_const(xs[1], 0):
-        return same(xs[0])
-    if is_const(xs[0], 0):
-        return same(xs[1])
-    return None
+def _identity_element(value):
+    """The shortcut of an op whose identity element is value: x op value = value op x = x."""
+    def shortcut(xs, dtype):
+        if is_const(xs[1], value):
+            return same(xs[0])
+        if is_const(xs[0], value):
+            return same(xs[1])
+        return None
+    return shortcut
 
 
 def _sub_shortcut(xs, dtype):
@@ -178,7 +173,7 @@ def _pow_shortcut(xs, dtype):
     return None
 
 
-_SHORTCUTS = {"mul": _mul_shortcut, "add": _add_shortcut, "sub": _sub_shortcut,
+_SHORTCUTS = {"mul": _identity_element(1), "add": _identity_element(0), "sub": _sub_shortcut,
               "pow": _pow_shortcut}
 
 
