@@ -268,6 +268,11 @@ extern "C" __global__ void never_written(float* __restrict__ out) {
 extern "C" __global__ void written_twice(float* __restrict__ out) {
   out[blockIdx.x] = threadIdx.x;
 }
+extern "C" __global__ void written_by_two_blocks(float* __restrict__ out) {
+  if (threadIdx.x == 0) out[1] = blockIdx.x;
+  __syncthreads();
+  if (threadIdx.x == 1) out[0] = blockIdx.x;
+}
 """
 
 CHECKS = [
@@ -293,6 +298,8 @@ CHECKS = [
                       r"out\[1\]\)"),
     ("written_twice", r"out\[0\] is written by two threads in one launch \(thread 0 of block 0, then "
                       r"thread 1 of block 0"),
+    ("written_by_two_blocks", r"out\[1\] is written by two threads in one launch \(thread 0 of block 0, "
+                              r"then thread 0 of block 1"),
 ]
 
 
@@ -417,3 +424,18 @@ def test_mutated_reduction_trees_are_caught(monkeypatch, tree, mutation):
     assert f"kernels/templates/{template}" in text and kind in text, text
     shared = re.findall(r"__shared__\s+[\w\s]+?\s(\w+)\s*\[", plan.groups[0].program.source)
     assert any(f"{name}[" in text for name in shared), text   # names the shared array
+
+
+def test_rewrites_ordered_by_a_barrier_of_the_block_pass_the_checker():
+    """__syncthreads orders global memory within a block: a second thread may update what the
+    first wrote (the scatter-add sort kernel's counts do)."""
+    source = r"""
+extern "C" __global__ void rewrite(float* __restrict__ out) {
+  if (threadIdx.x == 0) out[blockIdx.x] = 1.0f;
+  __syncthreads();
+  if (threadIdx.x == 1) out[blockIdx.x] = out[blockIdx.x] + 1.0f;
+}
+"""
+    out = np.zeros(2, np.float32)
+    load(source).launch("rewrite", 2, 256, [out])
+    np.testing.assert_array_equal(out, [2, 2])

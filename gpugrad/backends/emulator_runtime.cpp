@@ -11,7 +11,8 @@
 //   - writes to shared memory that no thread ever reads (lost work: a tree stopped early);
 //   - a barrier not reached by every thread of the block, or threads at different barriers;
 //   - out-of-range indices into pointer parameters, output elements written by two threads
-//     (a nondeterministic result) and output elements no thread wrote.
+//     not ordered by a barrier of their block (a nondeterministic result) and output elements
+//     no thread wrote.
 #include "emulator_shim.h"
 
 #include <sys/mman.h>
@@ -61,6 +62,7 @@ struct Param {
   long long n;
   bool writable;
   std::vector<long long> writer;   // global thread id of each element's last writer, or -1
+  std::vector<int> written_at;     // the barrier epoch of that write (within its block)
 };
 
 std::vector<Fiber> fibers;
@@ -325,7 +327,8 @@ void gg_shared_write(void* shadow, long long i, int line) {
 }
 
 int gg_global_param(const char* name, long long n, int writable) {
-  params.push_back({name, n, writable != 0, std::vector<long long>(writable ? n : 0, -1)});
+  params.push_back({name, n, writable != 0, std::vector<long long>(writable ? n : 0, -1),
+                    std::vector<int>(writable ? n : 0, -1)});
   return (int)params.size() - 1;
 }
 
@@ -340,11 +343,15 @@ void gg_global_write(int param, long long i, int line) {
   Param& p = params[param];
   long long me = (long long)gg_blockIdx.x * gg_blockDim.x + current;
   long long other = p.writer[i];
-  if (other >= 0 && other != me)
+  // Two threads of one block writing in different barrier intervals are ordered by the
+  // barrier (__syncthreads orders global memory within a block); anything else is a race.
+  bool ordered = other / gg_blockDim.x == gg_blockIdx.x && p.written_at[i] < epoch;
+  if (other >= 0 && other != me && !ordered)
     report("%s[%lld] is written by two threads in one launch (thread %lld of block %lld, then "
            "thread %d of block %u at line %d): the result would depend on their order",
            p.name, i, other % gg_blockDim.x, other / gg_blockDim.x, current, gg_blockIdx.x, line);
   p.writer[i] = me;
+  p.written_at[i] = epoch;
 }
 
 }  // extern "C"

@@ -3,8 +3,8 @@
 Every value in a group is computed at the index where its consumer needs it: an elementwise
 op at its consumer's index, a broadcast input at that index with broadcast axes pinned to 0,
 a transpose at permuted coordinates, a slice at start + step * index, a pad (unslice) under
-a bounds test, a gather at the index its index operand holds there, a scatter_add as a loop
-over its (stored) indices. Nothing but the group's outputs is written, and shapes are compile-time
+a bounds test, a gather at the index its index operand holds there. A scatter_add is a group of its own:
+a sort of its indices, then a sum over each output element's share of them. Nothing but the group's outputs is written, and shapes are compile-time
 constants, so the index arithmetic folds away where it can.
 """
 from __future__ import annotations
@@ -236,19 +236,19 @@ def _stored(instrs, i: int):
 
 
 def _scatter_add_value(em, ins, imap, args) -> str:
-    """A loop over every index, in increasing order (so the sum is the same run after run: no
-    atomics): O(K) reads per output element, O(N K) per (b, o, c) row. A sort-based segmented
-    sum would be O(K log K) in all, at the cost of a sort kernel and a scratch buffer."""
+    """The sum of bucket n's values in increasing k: positions [starts[n], starts[n + 1]) of
+    perm, which the group's sort kernel wrote (see _scatter). O(its indices) per output element."""
     B, O, K, C = em.instrs[ins.srcs[0]].shape
-    y, index = (_stored(em.instrs, s) for s in ins.srcs)
+    N = ins.shape[2]
+    y = _stored(em.instrs, ins.srcs[0])
     b, o, n, c = em.coords(imap, ins.shape)
     ct = _ctype(ins.dtype)
-    acc, k = em._fresh("s"), em._fresh("k")
+    acc, p = em._fresh("s"), em._fresh("p")
+    at = f"({b}) * {N + 2} + ({n})"
     row = f"(({b}) * {O} + ({o})) * {K}"
     em.lines.append(f"{em.indent}{ct} {acc} = {_literal(0, ins.dtype)};")
-    em.lines.append(f"{em.indent}for (idx_t {k} = 0; {k} < {K}; ++{k}) {{ "
-                    f"if (in{index.arg}[({b}) * {K} + {k}] == ({n})) "
-                    f"{acc} += in{y.arg}[({row} + {k}) * {C} + ({c})]; }}")
+    em.lines.append(f"{em.indent}for (idx_t {p} = gg_starts[{at}]; {p} < gg_starts[{at} + 1]; ++{p}) "
+                    f"{acc} += in{y.arg}[({row} + gg_perm[({b}) * {K} + {p}]) * {C} + ({c})];")
     return acc
 
 
@@ -341,6 +341,8 @@ def generate(group) -> CudaProgram:
         return _elementwise(group, total, index_type)
     if group.kind == "scan":
         return _scan(group, index_type)
+    if group.kind == "scatter":
+        return _scatter(group, total, index_type)
     return _reduction(group, index_type)
 
 
@@ -360,7 +362,9 @@ def index_type_for(extents: Sequence[int]) -> str:
     return "int" if 2 * max(extents, default=0) + MAX_STRIDE <= INT32_MAX else "long long"
 
 
-def _elementwise(group, total: int, index_type: str) -> CudaProgram:
+def _elementwise(group, total: int, index_type: str, extra: Sequence = (), before: Sequence = ()) -> CudaProgram:
+    """One grid-stride kernel computing every output at its index; ``before``: (source,
+    launches, scratch) of kernels that run first, ``extra``: their scratch as parameters."""
     em = _Emitter(group.instrs)
     stores = []
     out_slots = []
@@ -368,12 +372,42 @@ def _elementwise(group, total: int, index_type: str) -> CudaProgram:
         v = em.value(i, ("flat", "i"))
         stores.append(f"    out{s}[i] = {v};")
         out_slots.append((s, group.instrs[i].dtype))
-    params, refs = _params(group, group.instrs, out_slots, [])
+    params, refs = _params(group, group.instrs, out_slots, extra)
     body = Template(template("elementwise")).substitute(
         name=group.name, params=params, size=total, body="\n".join(em.lines), stores="\n".join(stores))
-    source = "\n".join((_header(index_type), _device_functions(em.used_ops, group.instrs), body))
+    first_source, first_launches, scratch = before or ("", [], [])
+    source = "\n".join((_header(index_type), _device_functions(em.used_ops, group.instrs), first_source, body))
     grid = max(1, min(-(-total // BLOCK), ELEMENTWISE_GRID))
-    return CudaProgram(source, [Launch(group.name, grid, BLOCK, refs)], [])
+    return CudaProgram(source, [*first_launches, Launch(group.name, grid, BLOCK, refs)], list(scratch))
+
+
+def _scatter(group, total: int, index_type: str) -> CudaProgram:
+    """A scatter_add (its own group, schedule.build_plan): y (B, O, K, C) summed into
+    (B, O, N, C) at the indices (B, K). A first kernel sorts each row's indices by bucket
+    (kernels/templates/scatter_sort.cu), so each output element adds exactly the values that
+    land on it, in increasing k: O(B O (N + K) C) work in all, not O(B O N K C), and no
+    atomics, so the result is bitwise repeatable (and equal to a loop over k in order)."""
+    (i, _), = group.outputs
+    ins = group.instrs[i]
+    B, _, K, _ = group.instrs[ins.srcs[0]].shape
+    N = ins.shape[2]
+    index = _stored(group.instrs, ins.srcs[1])
+    if index.dtype != dtypes.int32:
+        raise AssertionError(f"scatter_add indices are int32 (got {index.dtype})")
+    if K >= INT32_MAX:
+        raise ValueError(f"scatter_add of {K} indices per row: the sort kernel numbers them with "
+                         "int32; split the indices into rows of fewer than 2^31")
+    scratch = [(B * (N + 2), dtypes.int32), (B * (N + 2), dtypes.int32), (B * K, dtypes.int32)]
+    name = f"{group.name}_sort"
+    params = (f"const int* __restrict__ in{index.arg}, int* __restrict__ starts, "
+              "int* __restrict__ cursor, int* __restrict__ perm")
+    refs = [("in", index.arg), ("scratch", 0), ("scratch", 1), ("scratch", 2)]
+    sort = Template(template("scatter_sort")).substitute(
+        name=name, params=params, index=f"in{index.arg}", batches=B, count=K, buckets=N)
+    launch = Launch(name, max(1, min(B, REDUCTION_GRID)), BLOCK, refs)
+    extra = [("const int* __restrict__ gg_starts", ("scratch", 0)),
+             ("const int* __restrict__ gg_perm", ("scratch", 2))]
+    return _elementwise(group, total, index_type, extra, (sort, [launch], scratch))
 
 
 _COMBINE = {

@@ -1,10 +1,10 @@
 """Graph -> plan: which values are stored, which are recomputed, and how kernels group.
 
 Only six kinds of values are written to memory: the requested outputs, reductions, matmul
-results, matmul operands, scans (cumsum, cumprod: a kernel of their own) and scatter_add
-operands. Everything else (elementwise ops, casts, reshapes, transposes,
-broadcasts, slices, pads, gathers, scatter_adds) is recomputed inside the kernel that consumes it, so an elementwise
-chain costs one read of its inputs and one write of its outputs.
+results and operands, scans (cumsum, cumprod) and scatter_adds with their operands (scans and
+scatter_adds have kernels of their own). Everything else (elementwise ops, casts, reshapes,
+transposes, broadcasts, slices, pads, gathers) is recomputed inside the kernel that consumes
+it, so an elementwise chain costs one read of its inputs and one write of its outputs.
 
 Stored values are grouped into kernels by level (1 + the deepest stored value they read):
 values of one level cannot depend on each other, so all elementwise outputs of one shape,
@@ -185,9 +185,11 @@ def build_plan(outputs: Sequence[Tensor], nodes: list[Tensor]) -> Plan:
             for s in srcs[i]:
                 _store_matmul_operand(s, nodes, srcs, is_leaf, barrier)
         if n.op == "scatter_add":
-            # Its kernel loops over the indices, reading both operands at loop-dependent
-            # places: they are read from memory, never recomputed per iteration.
-            # A reshape keeps the flat layout, so it reads its source's buffer as it is.
+            # A group of its own (a sort of the indices, then a segmented sum: codegen's
+            # _scatter), reading both operands at data-dependent places: they are read from
+            # memory, never recomputed per iteration. A reshape keeps the flat layout, so it
+            # reads its source's buffer as it is.
+            barrier[i] = True
             for s in srcs[i]:
                 while nodes[s].op == "reshape" and not is_leaf[s] and not barrier[s]:
                     s = srcs[s][0]
@@ -238,6 +240,8 @@ def build_plan(outputs: Sequence[Tensor], nodes: list[Tensor]) -> Plan:
             bucket = (level[i], "matmul", i)
         elif n.op in P.SCAN:
             bucket = (level[i], "scan", i)
+        elif n.op == "scatter_add":
+            bucket = (level[i], "scatter", i)
         else:
             bucket = (level[i], "elementwise", n.shape)
         buckets.setdefault(bucket, []).append(i)
@@ -254,7 +258,7 @@ def build_plan(outputs: Sequence[Tensor], nodes: list[Tensor]) -> Plan:
             has_ew = any(nodes[m].op not in P.REDUCE for m in members)
             kind = "multi-output" if has_ew else "reduction"
             group = Group(len(plan.groups), kind, bkey[2], bkey[3])
-        elif kind in ("matmul", "scan"):
+        elif kind in ("matmul", "scan", "scatter"):
             group = Group(len(plan.groups), kind, nodes[members[0]].shape, ())
         else:
             group = Group(len(plan.groups), "elementwise", bkey[2], ())
