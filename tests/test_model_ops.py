@@ -173,6 +173,49 @@ def test_top_k_gradient(backend):
     assert g.numpy().tolist() == [0, 1, 0, 10]
 
 
+def _expected_top_k(x, k):
+    """numpy's order: NaN first (as the largest), then descending, ties to the lower index."""
+    key = np.where(np.isnan(x), np.inf, x) if x.dtype.kind == "f" else x
+    nan_first = np.isnan(x) if x.dtype.kind == "f" else np.zeros(x.shape, bool)
+    order = np.lexsort((np.arange(x.shape[-1]) + np.zeros(x.shape, int), -key.astype(np.float64), ~nan_first),
+                       axis=-1)[..., :k]
+    return np.take_along_axis(x, order, -1), order
+
+
+@pytest.mark.parametrize("n,k", [(7, 4), (40, 3), (40, 10), (12, 3), (12, 12)])
+def test_top_k_rounds_and_ranks_agree_on_hostile_rows(backend, n, k):
+    """Both compositions (rounds of argmax for small k, ranks otherwise) on rows with ties,
+    NaNs, infinities and more -inf entries than the row has others (a taken -inf must not be
+    picked twice); int32 rows holding INT32_MIN, the rounds' own stand-in for 'taken'."""
+    x = RNG.normal(size=(4, n)).round(1)
+    x[0, : n // 2] = -np.inf
+    x[1, 1::3] = np.nan
+    x[2, ::2] = np.inf
+    x[3] = 0.5
+    values, indices = tf.top_k(f64(x), k)
+    want_v, want_i = _expected_top_k(x, k)
+    assert indices.numpy().tolist() == want_i.tolist()
+    np.testing.assert_array_equal(values.numpy(), want_v)
+    xi = RNG.integers(-3, 3, size=(3, n)).astype(np.int32)
+    xi[0, ::2] = np.iinfo(np.int32).min
+    xi[1] = np.iinfo(np.int32).min
+    values, indices = tf.top_k(tf.tensor(xi, dtype="int32"), k)
+    want_v, want_i = _expected_top_k(xi, k)
+    assert indices.numpy().tolist() == want_i.tolist() and values.dtype == "int32"
+    np.testing.assert_array_equal(values.numpy(), want_v)
+
+
+def test_top_k_of_a_few_takes_rounds_not_an_n_by_n_comparison(backend):
+    from gpugrad.compile.schedule import build_plan, structure
+    x = f64(RNG.normal(size=(2, 300)))
+    values, _ = tf.top_k(x, 5)
+    out = [values._node()]
+    _, _, nodes = structure(out)
+    assert max(math.prod(node.shape) for node in nodes) < 2 * 300 * 300 / 10
+    check_grads(lambda t: tf.top_k(t, 3).values, [RNG.normal(size=(2, 13))], order=2)
+    assert len(build_plan(out, nodes).groups) >= 5
+
+
 def test_top_k_errors():
     with pytest.raises(ValueError, match=r"topk\(\) expects the input to be of rank 1 or higher"):
         tf.top_k(tf.scalar(1.0))
@@ -350,3 +393,18 @@ def test_random_values_are_the_hosts_on_every_backend(backend):
     np.testing.assert_allclose(tf.random_standard_normal([7], "float64", 2).numpy(), want)
     np.testing.assert_allclose(tf.truncated_normal([7], 0, 1, "float64", 2).numpy(),
                                tf.truncated_normal([7], 0, 1, "float64", 2).numpy())
+
+
+def test_top_k_both_compositions_run_as_generated_cuda(emulated):
+    """The rounds (argmax over bools and values, any, concat) and the ranks, as the generated
+    kernels run them on the CPU with the race and bounds checker."""
+    x = RNG.normal(size=(3, 24)).round(1)
+    x[0, :20] = -np.inf
+    x[1, 3] = np.nan
+    for k in (3, 24):
+        values, indices = tf.top_k(f64(x), k)
+        want_v, want_i = _expected_top_k(x, k)
+        assert indices.numpy().tolist() == want_i.tolist()
+        np.testing.assert_array_equal(values.numpy(), want_v)
+    g = tf.grad(lambda t: (tf.top_k(t, 2).values * f64([1.0, 10.0])).sum())(f64([1.0, 5.0, 3.0, 4.0, 0.0, 2.0, 9.0, 8.0]))
+    assert g.numpy().tolist() == [0, 0, 0, 0, 0, 0, 1, 10]

@@ -11,11 +11,11 @@ import numpy as np
 from gpugrad.core import dtypes
 from gpugrad.core import tensor as T
 from gpugrad.core.tensor import Tensor
-from gpugrad.api.ops.convert import axis_arg, cast, convert, tensor
-from gpugrad.api.ops.elementwise import add, div, equal, exp, greater, is_finite, is_nan, less, log, logical_and, logical_not, logical_or, neg, sub, where
+from gpugrad.api.ops.convert import axis_arg, cast, convert
+from gpugrad.api.ops.elementwise import add, div, equal, exp, greater, is_finite, log, logical_not, neg, sub, where
 
 TensorLike = Any
-__all__ = ['all', 'any', 'argmax', 'argmin', 'logsumexp', 'max', 'mean', 'min', 'normalize_axes', 'prod', 'stop_gradient', 'sum', 'top_k']
+__all__ = ['all', 'any', 'argmax', 'argmin', 'logsumexp', 'max', 'mean', 'min', 'normalize_axes', 'prod', 'stop_gradient', 'sum']
 
 
 # --- axes and reductions -------------------------------------------------------------------
@@ -134,59 +134,3 @@ def all(x: TensorLike, axis: Any = None, keep_dims: bool = False) -> Tensor:  # 
     """TF.js's all: whether every element along the axes is true (x is cast to bool)."""
     x = T.cast(convert(x), dtypes.bool_)
     return equal(sum(logical_not(x), axis, keep_dims), 0)
-
-
-class TopK(tuple):
-    """top_k's result: unpacks as (values, indices), and has TF.js's .values and .indices."""
-    __slots__ = ()
-
-    def __new__(cls, values: Tensor, indices: Tensor):
-        return tuple.__new__(cls, (values, indices))
-
-    values = property(lambda self: self[0])
-    indices = property(lambda self: self[1])
-
-
-def top_k(x: TensorLike, k: int = 1, sorted: bool = True) -> TopK:  # noqa: A002 - TF.js name
-    """TF.js's topk: the k largest entries along the last axis and their int32 indices, largest
-    first, ties to the lower index (NaN counts as the largest value, as in argmax).
-
-    Composed, not sorted on the host: each entry's rank is the number of entries that come
-    before it (larger, or equal at a lower index), and value m is the entry whose rank is m.
-    So the values are differentiable (each gets the gradient of the slot it lands in) and it
-    all stays lazy; the cost is O(n^2) comparisons per row of length n, fused into reductions.
-    ``sorted=False`` is accepted and gives the sorted order (one of the orders it allows)."""
-    x = convert(x)
-    if x.ndim == 0:
-        raise ValueError("topk() expects the input to be of rank 1 or higher")
-    n = x.shape[-1]
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
-        raise TypeError(f"'k' passed to topk() must be an integer, got {k!r}")
-    if k < 0:
-        raise ValueError(f"'k' passed to topk() must be >= 0 but got {k}")
-    if k > n:
-        raise ValueError(f"'k' passed to topk() must be <= the last dimension ({n}) but got {k}")
-    k = int(k)
-    lead = x.shape[:-1]
-    xi = T.expand(T.reshape(x, lead + (n, 1)), lead + (n, n))     # [..., i, j] = x_i
-    xj = T.expand(T.reshape(x, lead + (1, n)), lead + (n, n))     # [..., i, j] = x_j
-    nan_i, nan_j = is_nan(xi), is_nan(xj)
-    above = logical_or(greater(xj, xi), logical_and(nan_j, logical_not(nan_i)))
-    tie = logical_or(equal(xj, xi), logical_and(nan_j, nan_i))
-    positions = _constant(np.arange(n, dtype=np.int32))
-    earlier = less(T.expand(T.reshape(positions, (1, n)), (n, n)),
-                   T.expand(T.reshape(positions, (n, 1)), (n, n)))     # [i, j] = j < i
-    before = logical_or(above, logical_and(tie, earlier))
-    rank = sum(before, -1)
-    slots = _constant(np.arange(k, dtype=np.int32).reshape(k, 1))
-    hit = equal(T.expand(T.reshape(rank, lead + (1, n)), lead + (k, n)), slots)   # [..., m, i]
-    xs = T.expand(T.reshape(x, lead + (1, n)), lead + (k, n))
-    values = sum(where(hit, xs, 0), -1)
-    indices = sum(where(hit, positions, 0), -1)
-    if values.dtype != x.dtype:
-        values = T.cast(values, x.dtype)
-    return TopK(values, T.cast(indices, dtypes.int32))
-
-
-def _constant(array: np.ndarray) -> Tensor:
-    return tensor(array, dtype=dtypes.from_numpy(array.dtype))
