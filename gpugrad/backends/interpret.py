@@ -60,8 +60,10 @@ def _add_into(target, index: tuple, v):
 
 def _gather(xp, x, index):
     """x (B, O, N, C) at index (B, K) along N; 0 where the index is outside [0, N)."""
-    b, _, n, _ = x.shape
+    b, o, n, c = x.shape
     inside = (index >= 0) & (index < n)
+    if b == 1 and bool(inside.all()):   # one row of indices, all in range: a plain take
+        return xp.take(x, index.reshape(-1), axis=2)
     safe = xp.where(inside, index, 0).reshape(b, 1, -1, 1)
     return xp.where(inside.reshape(safe.shape), xp.take_along_axis(x, safe, axis=2), x.dtype.type(0))
 
@@ -71,6 +73,9 @@ def _scatter_add(xp, y, index, n, dtype):
     b, o, k, c = y.shape
     out = xp.zeros((b, o, n, c), dtype=dtype)
     inside = (index >= 0) & (index < n)
+    if b == 1 and o == 1 and bool(inside.all()):   # an embedding's gradient: rows of one table
+        xp.add.at(out.reshape(n, c), index.reshape(k), y.reshape(k, c))
+        return out
     rows = xp.broadcast_to(xp.arange(b).reshape(b, 1), index.shape)
     target = xp.transpose(out, (0, 2, 1, 3))         # a view: (B, n, O, C)
     xp.add.at(target, (rows[inside], index[inside]), xp.transpose(y, (0, 2, 1, 3))[inside])
