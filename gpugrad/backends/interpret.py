@@ -33,6 +33,7 @@ from gpugrad.core import dtypes
 from gpugrad.core import primitives as P
 from gpugrad.core.caches import memoize
 from gpugrad.core.snippets import numpy_function, snippet
+from gpugrad.backends.plan_sharing import find_sharing
 
 
 def _python_slice(start: int, stop: int, step: int) -> builtins.slice:
@@ -367,13 +368,23 @@ def _pending_unslices(group, xp) -> set[int]:
     return found
 
 
-def compile_group(group, xp):
-    """The group as a Python function of the slot list."""
+def compile_group(group, xp, exports: dict | None = None, imports: dict | None = None,
+                  skipped: set | None = None, side_full: dict | None = None):
+    """The group as a Python function of the slot list. With a plan's sharing
+    (plan_sharing.find_sharing): ``imports`` {step: side slot} are read from the slot list
+    instead of computed, ``skipped`` steps (needed only by those) are left out, ``exports``
+    are put into their side slots; ``side_full`` records, exporter to importer, which
+    side values have their full shape."""
+    exports, imports, skipped = exports or {}, imports or {}, skipped or set()
     w = _Writer(group, xp)
     for k, ins in enumerate(group.instrs):
+        if k in skipped or k in imports:
+            continue
         for s in ins.srcs:
             w.last[s] = k
     for i, _ in group.outputs:
+        w.last[i] = len(group.instrs)
+    for i in exports:   # a later group reads it: never an out= target, never deleted here
         w.last[i] = len(group.instrs)
     w.pending = _pending_unslices(group, xp)
     # A movement step (reshape, transpose, broadcast, slice) may be a view of its source: the
@@ -385,10 +396,20 @@ def compile_group(group, xp):
             s = ins.srcs[0]
             w.held[s] = max(w.held.get(s, -1), w.held[k])
     for k, ins in enumerate(group.instrs):
+        if k in skipped:
+            continue
+        if k in imports:
+            if side_full[imports[k]]:
+                w.full.add(k)
+            w.lines.append(f"    v{k} = slots[{imports[k]}]")
+            continue
         emit = EMITTERS.get(ins.op)
         if emit is None:
             raise NotImplementedError(f"the numpy backend has no emitter for primitive {ins.op!r}")
         w.lines.append(f"    v{k} = {emit(w, k, ins, [f'v{s}' for s in ins.srcs])}")
+        if k in exports:
+            side_full[exports[k]] = k in w.full
+            w.lines.append(f"    slots[{exports[k]}] = v{k}")
         # free temporaries at their last use: the allocator then reuses their memory
         dead = [f"v{s}" for s in set(ins.srcs) if w.last.get(s) == k]
         if dead:
@@ -424,16 +445,22 @@ def run_plan(plan, slots: list, run_group: Callable) -> list:
             for s, shape in plan.outputs]
 
 
-def compile_plan(plan, group_fns: list) -> Callable[[list], list]:
+def compile_plan(plan, group_fns: list, sharing=None) -> Callable[[list], list]:
     """run_plan(plan, slots, ...) as one generated function of the adopted inputs, given a
     callable of the slot list for each group: the loop, the slot releases and the output
-    list written out, so a cached call pays one Python call per group and nothing per slot."""
+    list written out, so a cached call pays one Python call per group and nothing per slot.
+    With a sharing (see compile_shared_plan), its side slots follow the plan's."""
+    n_side = sharing.n_side if sharing is not None else 0
     ns = {f"g{k}": fn for k, fn in enumerate(group_fns)}
-    ns["_pad"] = [None] * (len(plan.slot_specs) - plan.n_inputs)
+    ns["_pad"] = [None] * (len(plan.slot_specs) - plan.n_inputs + n_side)
     lines = ["def run(slots):", "    slots += _pad"]
+    side_dead: dict[int, list] = {}
+    if sharing is not None:
+        for side, g in sharing.last_reader.items():
+            side_dead.setdefault(g, []).append(side)
     for k, dead in enumerate(plan.free_after):
         lines.append(f"    g{k}(slots)")
-        for s in dead:
+        for s in list(dead) + side_dead.get(k, []):
             lines.append(f"    slots[{s}] = None")
     outs = []
     for k, (s, shape) in enumerate(plan.outputs):
@@ -445,6 +472,23 @@ def compile_plan(plan, group_fns: list) -> Callable[[list], list]:
     exec(compile(source, "<gpugrad plan>", "exec"), ns)
     ns["run"].source = source
     return ns["run"]
+
+
+def compile_shared_plan(plan, xp=np) -> Callable[[list], list]:
+    """compile_plan over group functions that hand each other the values two groups would
+    both compute (plan_sharing): numpy only, where a recomputed value costs a call again."""
+    sharing = find_sharing(plan)
+    if not sharing.n_side:
+        return compile_plan(plan, [group_function(g, xp) for g in plan.groups])
+    side_full: dict[int, bool] = {}
+    fns = []
+    for g, group in enumerate(plan.groups):
+        if sharing.exports[g] or sharing.imports[g]:
+            fns.append(compile_group(group, xp, sharing.exports[g], sharing.imports[g],
+                                     sharing.skipped[g], side_full))
+        else:
+            fns.append(group_function(group, xp))
+    return compile_plan(plan, fns, sharing)
 
 
 def group_function(group, xp) -> Callable[[list], None]:

@@ -6,7 +6,7 @@ import platform
 import numpy as np
 
 from gpugrad.core import dtypes
-from gpugrad.backends.interpret import compile_plan, group_function, run_group, run_plan
+from gpugrad.backends.interpret import compile_shared_plan, run_group, run_plan
 
 
 # np.errstate(all="ignore") costs about 2 us per use (a Python-level context manager that
@@ -68,8 +68,7 @@ class NumpyBackend:
         runner = plan.runners.get("numpy")
         if runner is None:
             if "numpy" in plan.runners:   # a repeated plan: worth its one function
-                runner = plan.runners["numpy"] = compile_plan(
-                    plan, [group_function(g, np) for g in plan.groups])
+                runner = plan.runners["numpy"] = compile_shared_plan(plan)
             else:                         # a first run: the loop (compiling costs more)
                 plan.runners["numpy"] = None
                 runner = lambda slots: run_plan(plan, slots, self.run_group)  # noqa: E731
