@@ -18,7 +18,7 @@ def _plan(outs):
 
 @pytest.mark.parametrize("op,ufunc", [("add", np.add), ("mul", np.multiply), ("exp", np.exp),
                                       ("maximum", np.maximum), ("minimum", np.minimum),
-                                      ("less", np.less), ("reciprocal", np.reciprocal)])
+                                      ("less", np.less), ("reciprocal", np.reciprocal), ("sign", np.sign)])
 def test_recognised_snippets_run_as_their_ufunc(op, ufunc):
     from gpugrad.core import primitives as P
     assert interpret.ufunc_form(op, P.ARITY[op], "float32") is ufunc
@@ -43,6 +43,36 @@ def test_maximum_ufunc_keeps_the_snippet_semantics_at_nan_and_signed_zero():
     want = np.where((x > y) | (x != x), x, y)
     assert np.array_equal(np.signbit(got), np.signbit(want))
     np.testing.assert_array_equal(got, want)
+
+
+_SPECIAL = np.array([0.0, -0.0, 1.0, -2.5, np.inf, -np.inf, np.nan, 1e-40, -3e38])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int32", "bool"])
+def test_where_selects_bits_exactly_as_np_where(dtype):
+    """where runs as a selection of bits (interpret._select), with a +0 branch as one
+    multiply (_keep_where); -0.0 constants, NaNs, broadcasting and every dtype keep np.where's
+    exact result."""
+    npdt = np.dtype(dtype)
+    rng = np.random.default_rng(1)
+    x = rng.choice(_SPECIAL, (8, 9)).astype(npdt) if npdt.kind == "f" else rng.integers(-3, 3, (8, 9)).astype(npdt)
+    y = rng.choice(_SPECIAL, (1, 9)).astype(npdt) if npdt.kind == "f" else rng.integers(-3, 3, (1, 9)).astype(npdt)
+    c = rng.random((8, 1)) < 0.5
+    c_full = rng.random((8, 9)) < 0.5
+    tx, ty, tc, tcf = (tf.tensor(v, dtype=dt) for v, dt in
+                       ((x, dtype), (y, dtype), (c, "bool"), (c_full, "bool")))
+    zero = np.zeros((), npdt)
+    cases = [(tf.where(tc, tx, ty), np.where(c, x, y)),
+             (tf.where(tcf, tx, tf.zeros_like(tx)), np.where(c_full, x, zero)),
+             (tf.where(tcf, tf.zeros_like(tx), tx), np.where(c_full, zero, x))]
+    if npdt.kind == "f":
+        cases.append((tf.where(tcf, tf.scalar(-0.0, dtype), tx), np.where(c_full, npdt.type(-0.0), x)))
+    plan, _ = _plan([t for t, _ in cases])
+    source = "\n".join(interpret.compile_group(g, np).source for g in plan.groups)
+    assert "_select(" in source and "_keep_where(" in source
+    for got, want in cases:
+        got = got.numpy()
+        assert got.dtype == want.dtype and got.tobytes() == np.ascontiguousarray(want).tobytes(), (got, want)
 
 
 def test_chains_write_temporaries_in_place():

@@ -53,6 +53,26 @@ def _unslice(xp, v, shape, slices, dtype):
     return out
 
 
+_BITS = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
+
+
+def _select(c, x, y):
+    """where(c, x, y) by bits: y ^ ((x ^ y) * c) over the values' unsigned-integer views. The
+    same selection, bit for bit (NaN payloads and signed zeros included); np.where branches
+    per element, and with an unpredictable mask that cost 8x as much (3.8 ms against 0.46 ms
+    on 2^20 float32, 2x on 2^14)."""
+    u = _BITS[x.dtype.itemsize]
+    xb, yb = x.view(u), y.view(u)
+    t = np.multiply(np.bitwise_xor(xb, yb), c)
+    np.bitwise_xor(t, yb, out=t)
+    return t.view(x.dtype)
+
+
+def _keep_where(c, x):
+    """where(c, x, +0): x's bits times c (one pass)."""
+    return np.multiply(x.view(_BITS[x.dtype.itemsize]), c).view(x.dtype)
+
+
 def _add_into(target, index: tuple, v):
     """target[index] += v, returning target: an add of an unslice done in place."""
     target[index] += v
@@ -107,6 +127,7 @@ _UFUNC_FORMS = {
     "x > y": np.greater, "x >= y": np.greater_equal, "x == y": np.equal,
     "x != y": np.not_equal, "x & y": np.bitwise_and, "x | y": np.bitwise_or,
     "T(1) / x": np.reciprocal,
+    "where(x != x, x, where(x > T(0), T(1), where(x < T(0), T(-1), T(0))))": np.sign,
     "where((x > y) | (x != x), x, y)": np.maximum, "where((x < y) | (x != x), x, y)": np.minimum,
 }
 
@@ -146,7 +167,8 @@ class _Writer:
     def __init__(self, group, xp):
         self.group, self.xp = group, xp
         self.ns: dict = {"xp": xp, "_full": _full, "_unslice": _unslice, "_add_into": _add_into, "np": np,
-                         "_gather": _gather, "_scatter_add": _scatter_add, "_scan": _scan}
+                         "_gather": _gather, "_scatter_add": _scatter_add, "_scan": _scan,
+                         "_select": _select, "_keep_where": _keep_where}
         self.owned: set[int] = set()     # steps whose value is a fresh full-shape array of ours
         self.full: set[int] = set()      # steps whose value has its full (logical) shape
         self.last: dict[int, int] = {}   # step -> the step that reads it last
@@ -240,11 +262,28 @@ def _elementwise(w: _Writer, k, ins, a) -> str:
         return w.folded(k, value)
     if sample.dtype != dt:
         return f"xp.asarray({w.const(fn)}({', '.join(a)}), dtype={w.const(dt)})"
+    if ins.op == "where" and w.xp is np and is_full and ins.shape != ():
+        return _select_step(w, ins, a)
     if ufunc is not None and is_full:
         target = next((s for s in ins.srcs if w.reusable(s, k)), None)
         if target is not None:
             return f"{w.const(ufunc)}({', '.join(a)}, out=v{target})"
     return f"{w.const(fn)}({', '.join(a)})"
+
+
+def _select_step(w: _Writer, ins, a) -> str:
+    """where as a selection of bits (see _select); a +0 branch (relu's, a mask's) as one
+    multiply. Both operands must already have the result's dtype."""
+    c, x, y = ins.srcs
+    instrs = w.group.instrs
+    if instrs[x].dtype != ins.dtype or instrs[y].dtype != ins.dtype:
+        return f"{w.const(numpy_function('where', 3, ins.arg))}({', '.join(a)})"
+    zero = bytes(dtypes.NUMPY[ins.dtype].itemsize)
+    if y in w.values and w.values[y].tobytes() == zero:
+        return f"_keep_where({a[0]}, {a[1]})"
+    if x in w.values and w.values[x].tobytes() == zero:
+        return f"_keep_where(~{a[0]}, {a[2]})"
+    return f"_select({', '.join(a)})"
 
 
 def _cast(w: _Writer, k, ins, a) -> str:
