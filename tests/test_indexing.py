@@ -281,3 +281,26 @@ def test_generated_scatter_add_sorts_indices_and_sums_each_bucket_in_order():
     got, = EmulatedCudaBackend().run(plan, inputs)
     assert got.tobytes() == want.tobytes()
     assert current().run(plan, inputs)[0].tobytes() == want.tobytes()
+
+
+@pytest.mark.skipif(not compiler_available(), reason="g++ is not installed")
+def test_many_indices_per_row_sort_by_the_array_library_with_the_same_bits():
+    """From codegen.LIBRARY_SORT_FROM indices per row the bucket sort is the array library's
+    (numpy here, CuPy on a GPU) instead of the sort kernel: the same perm and starts, so the
+    same sums, bit for bit."""
+    from gpugrad.compile import codegen
+    k = codegen.LIBRARY_SORT_FROM + 904
+    x = tf.tensor(rng.uniform(-2, 2, (2, 30, 2)), dtype="float64")
+    idx = rng.integers(-3, 33, (2, k))
+    idx[1, ::2] = 29
+    w = tf.tensor(rng.uniform(-2, 2, (2, k, 2)), dtype="float64")
+    lazy_idx = tf.tensor(idx, dtype="int32")
+    plan, inputs = _plan([tf.grad(lambda v: tf.sum(tf.gather(v, lazy_idx, 1, 1) * w))(x)])
+    scatter, = [g for g in plan.groups if g.kind == "scatter"]
+    assert scatter.program.library_sort is not None and len(scatter.program.launches) == 1
+    want = np.zeros((2, 30, 2))
+    for b in range(2):
+        inside = (idx[b] >= 0) & (idx[b] < 30)
+        np.add.at(want[b], idx[b][inside], w.numpy()[b][inside])
+    got, = EmulatedCudaBackend().run(plan, inputs)
+    assert got.tobytes() == want.tobytes()

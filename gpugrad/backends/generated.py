@@ -6,6 +6,25 @@ from gpugrad.core import dtypes
 from gpugrad.backends.interpret import compile_plan, run_group, run_plan
 
 
+def sort_buckets(xp, index, starts, perm, spec) -> None:
+    """A scatter_add's bucket sort by the array library (codegen._scatter's library_sort):
+    each index's bucket (the index, or N outside [0, N)) as a unique 64-bit key
+    ((row * (N + 1) + bucket) * K + k), so any sort orders them as the stable one would.
+    Writes perm (the k of each index in bucket order) and starts (where each bucket begins)."""
+    _, b, k, n = spec
+    if b * (n + 1) * k >= 2**62:
+        raise ValueError(f"scatter_add: {b} rows of {k} indices into {n} buckets are too many "
+                         "for the 64-bit sort keys; split the indices")
+    idx = index.reshape(b, k).astype(xp.int64)
+    rows = xp.arange(b, dtype=xp.int64).reshape(b, 1)
+    bucket = xp.where((idx >= 0) & (idx < n), idx, n) + rows * (n + 1)
+    keys = xp.sort((bucket * k + xp.arange(k, dtype=xp.int64)).reshape(-1))
+    perm[...] = (keys % k).astype(xp.int32)
+    targets = (rows * (n + 1) + xp.arange(n + 2, dtype=xp.int64)).reshape(-1)
+    found = xp.searchsorted(keys // k, targets).reshape(b, n + 2) - rows * k
+    starts[...] = found.reshape(-1).astype(xp.int32)
+
+
 class GeneratedKernelBackend:
     """Subclasses set ``xp`` (the array module) and implement ``compile(program)``, which
     returns {kernel name: callable(grid, block, args)}."""
@@ -55,11 +74,14 @@ class GeneratedKernelBackend:
         launches = [(kernels[launch.kernel], launch.grid, launch.block,
                      [(kind == "scratch", ref) for kind, ref in launch.params])
                     for launch in program.launches]
+        sort, xp = program.library_sort, self.xp
 
         def run(slots):
             for s, shape, dtype in outs:
                 slots[s] = empty(shape, dtype)
             scratch = [empty(shape, dtype) for shape, dtype in scratch_specs]
+            if sort is not None:
+                sort_buckets(xp, slots[sort[0]], scratch[0], scratch[1], sort)
             for kernel, grid, block, params in launches:
                 kernel(grid, block, tuple([scratch[ref] if is_scratch else slots[ref]
                                            for is_scratch, ref in params]))
@@ -78,6 +100,8 @@ class GeneratedKernelBackend:
             shape, dtype = self.slot_spec(group, s)
             slots[s] = self.empty(shape, dtype)
         scratch = [self.empty((n,), dtype) for n, dtype in program.scratch]
+        if program.library_sort is not None:
+            sort_buckets(self.xp, slots[program.library_sort[0]], scratch[0], scratch[1], program.library_sort)
         for launch in program.launches:
             args = tuple([slots[ref] if kind != "scratch" else scratch[ref] for kind, ref in launch.params])
             kernels[launch.kernel](launch.grid, launch.block, args)

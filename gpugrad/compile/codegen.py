@@ -37,12 +37,15 @@ class Launch:
 
 class CudaProgram:
     """The source of one group and how to launch it: params are ('in', slot), ('out', slot)
-    or ('scratch', k); scratch buffers hold stage-1 partial results."""
+    or ('scratch', k); scratch buffers hold stage-1 partial results. ``library_sort``: for a
+    scatter_add with many indices per row, (index slot, B, K, N) of the bucket sort that the
+    array library runs into scratch 0 (starts) and 1 (perm) before the launches."""
 
-    __slots__ = ("source", "launches", "scratch")
+    __slots__ = ("source", "launches", "scratch", "library_sort")
 
-    def __init__(self, source: str, launches: list, scratch: list):
+    def __init__(self, source: str, launches: list, scratch: list, library_sort: tuple | None = None):
         self.source, self.launches, self.scratch = source, launches, scratch
+        self.library_sort = library_sort
 
 
 def _ctype(dtype: str) -> str:
@@ -381,12 +384,21 @@ def _elementwise(group, total: int, index_type: str, extra: Sequence = (), befor
     return CudaProgram(source, [*first_launches, Launch(group.name, grid, BLOCK, refs)], list(scratch))
 
 
+# Indices per row from which a scatter_add's bucket sort is the array library's (CuPy: a CUB
+# radix sort of unique 64-bit keys) instead of the one-block kernel, whose rank pass costs
+# O(256) per index on one SM per row. A guess, not yet measured on a GPU.
+LIBRARY_SORT_FROM = 4096
+
+
 def _scatter(group, total: int, index_type: str) -> CudaProgram:
     """A scatter_add (its own group, schedule.build_plan): y (B, O, K, C) summed into
-    (B, O, N, C) at the indices (B, K). A first kernel sorts each row's indices by bucket
-    (kernels/templates/scatter_sort.cu), so each output element adds exactly the values that
+    (B, O, N, C) at the indices (B, K). First the indices are sorted by bucket (index n, or N
+    for one outside [0, N)), stably: starts[b, n] is where bucket n begins in row b of perm,
+    the k of each index in bucket order. Then each output element adds exactly the values that
     land on it, in increasing k: O(B O (N + K) C) work in all, not O(B O N K C), and no
-    atomics, so the result is bitwise repeatable (and equal to a loop over k in order)."""
+    atomics, so the result is bitwise repeatable (and equal to a loop over k in order). The
+    sort is kernels/templates/scatter_sort.cu below LIBRARY_SORT_FROM indices per row, the
+    array library's sort from there."""
     (i, _), = group.outputs
     ins = group.instrs[i]
     B, _, K, _ = group.instrs[ins.srcs[0]].shape
@@ -395,18 +407,23 @@ def _scatter(group, total: int, index_type: str) -> CudaProgram:
     if index.dtype != dtypes.int32:
         raise AssertionError(f"scatter_add indices are int32 (got {index.dtype})")
     if K >= INT32_MAX:
-        raise ValueError(f"scatter_add of {K} indices per row: the sort kernel numbers them with "
-                         "int32; split the indices into rows of fewer than 2^31")
-    scratch = [(B * (N + 2), dtypes.int32), (B * (N + 2), dtypes.int32), (B * K, dtypes.int32)]
+        raise ValueError(f"scatter_add of {K} indices per row: the sort numbers them with int32; "
+                         "split the indices into rows of fewer than 2^31")
+    scratch = [(B * (N + 2), dtypes.int32), (B * K, dtypes.int32)]
+    extra = [("const int* __restrict__ gg_starts", ("scratch", 0)),
+             ("const int* __restrict__ gg_perm", ("scratch", 1))]
+    if K >= LIBRARY_SORT_FROM:
+        program = _elementwise(group, total, index_type, extra, ("", [], scratch))
+        program.library_sort = (index.arg, B, K, N)
+        return program
+    scratch.append((B * (N + 2), dtypes.int32))   # the sort kernel's cursors
     name = f"{group.name}_sort"
     params = (f"const int* __restrict__ in{index.arg}, int* __restrict__ starts, "
-              "int* __restrict__ cursor, int* __restrict__ perm")
+              "int* __restrict__ perm, int* __restrict__ cursor")
     refs = [("in", index.arg), ("scratch", 0), ("scratch", 1), ("scratch", 2)]
     sort = Template(template("scatter_sort")).substitute(
         name=name, params=params, index=f"in{index.arg}", batches=B, count=K, buckets=N)
     launch = Launch(name, max(1, min(B, REDUCTION_GRID)), BLOCK, refs)
-    extra = [("const int* __restrict__ gg_starts", ("scratch", 0)),
-             ("const int* __restrict__ gg_perm", ("scratch", 2))]
     return _elementwise(group, total, index_type, extra, (sort, [launch], scratch))
 
 
