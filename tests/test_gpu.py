@@ -25,6 +25,9 @@ FUNCTIONS = [
     lambda x, w: tf.sum(tf.matmul(tf.tanh(x), w, transpose_b=True)),
     lambda x, w: tf.sum(tf.pad(x[::-1, 1:] * w[:, :-1], [[1, 1], [2, 0]]) ** 2),
     lambda x, w: tf.sum(tf.concat([x, w], 1) ** 2) + tf.sum(tf.stack([w, x], 0)[1] * w),
+    lambda x, w: tf.sum(tf.gather(x * w, np.arange(64)[::-3] % 40, 0) ** 2),
+    lambda x, w: tf.sum(tf.cumsum(x * w, 1) ** 2) + tf.sum(tf.top_k(x - w, 3).values),
+    lambda x, w: tf.sum(tf.conv2d(tf.reshape(x, [1, 8, 8, 48]), tf.reshape(w, [2, 2, 48, 16]), 1, "same") ** 2),
 ]
 
 
@@ -170,3 +173,24 @@ def test_kernel_resources_are_reported_on_the_device(gpu):
     text = tf.explain(lambda: tf.sum(tf.exp(x))).summary()
     assert "registers" in text and "sm_" in text
     x.dispose()
+
+
+@pytest.mark.parametrize("count", [700, 9000])
+def test_scatter_add_is_add_at_bit_for_bit(gpu, count):
+    """gather's gradient on the GPU, through the sort kernel (700 indices per row) and the
+    library sort (9000): the same float32 sums in the same order as numpy's add.at, so the
+    same bits, every run."""
+    from gpugrad.compile import codegen
+    assert (count >= codegen.LIBRARY_SORT_FROM) == (count == 9000)
+    table = rng.uniform(-1, 1, (2, 500, 8)).astype(np.float32)
+    idx = rng.integers(-2, 502, (2, count))
+    idx[:, ::4] = 3
+    w = rng.uniform(-1, 1, (2, count, 8)).astype(np.float32)
+    lazy = tf.tensor(idx, dtype="int32")
+    grads = [tf.grad(lambda v: tf.sum(tf.gather(v, lazy, 1, 1) * tf.tensor(w)))(tf.tensor(table)).numpy()
+             for _ in range(2)]
+    want = np.zeros_like(table)
+    for b in range(2):
+        inside = (idx[b] >= 0) & (idx[b] < 500)
+        np.add.at(want[b], idx[b][inside], w[b][inside])
+    assert grads[0].tobytes() == grads[1].tobytes() == want.tobytes()
