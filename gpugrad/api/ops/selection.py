@@ -24,9 +24,11 @@ __all__ = ['top_k']
 
 TensorLike = Any
 # Rounds of argmax when k <= ROUNDS_UP_TO and the row has at least ROW_PER_ROUND * k entries:
-# beyond that the rounds' kernel count, or their k passes over a short row, cost more than
-# the one O(n^2) reduction of the rank method.
-ROUNDS_UP_TO = 16
+# beyond that the rounds' kernel count (2k reductions), or their k passes over a short row,
+# cost more than the one O(n^2) reduction of the rank method. That method's comparisons are
+# n^2 per row (materialized as n^2 booleans on numpy), so a long row with k > ROUNDS_UP_TO
+# is slow: sort-based top_k would need a sort primitive, which gpugrad does not have yet.
+ROUNDS_UP_TO = 64
 ROW_PER_ROUND = 4
 
 
