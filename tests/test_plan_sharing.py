@@ -4,6 +4,8 @@ runner must give the same bits as the plain group loop, keep an exported buffer 
 reused in place, and actually share what the MLP step computes twice."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 import gpugrad as tf
@@ -87,3 +89,31 @@ def test_the_backend_runs_repeated_plans_shared():
     assert first.value.numpy().tobytes() == second.value.numpy().tobytes()
     for name in first.grads:
         assert first.grads[name].numpy().tobytes() == second.grads[name].numpy().tobytes()
+
+
+def test_dying_slots_are_written_into_but_never_inputs_outputs_or_shared_values():
+    plan, inputs = _plan(_mlp_grads("float64"))
+    sharing = find_sharing(plan)
+    outputs = {s for s, _ in plan.outputs}
+    donated = set().union(*sharing.donated)
+    assert donated and not donated & (set(range(plan.n_inputs)) | outputs)
+    before = [a.copy() for a in inputs]
+    plain, shared = _both(plan, inputs)
+    for a, b in zip(before, inputs):
+        assert a.tobytes() == b.tobytes()        # the caller's arrays are untouched
+    for a, b in zip(plain, shared):
+        assert a.tobytes() == b.tobytes()
+    written = 0
+    for g in range(len(plan.groups)):
+        src = interpret_source(plan, sharing, g)
+        for s in sharing.donated[g]:
+            names = re.findall(rf"^\s+(v\d+) = slots\[{s}\]$", src, re.M)
+            written += any(f"out={name})" in src for name in names)
+    assert written, "no group wrote into a donated buffer"
+
+
+def interpret_source(plan, sharing, g):
+    from gpugrad.backends.interpret import compile_group
+    return compile_group(plan.groups[g], np, sharing.exports[g], sharing.imports[g], sharing.skipped[g],
+                         {side: True for side in range(len(plan.slot_specs), len(plan.slot_specs) + sharing.n_side)},
+                         sharing.donated[g]).source

@@ -408,13 +408,15 @@ def _pending_unslices(group, xp) -> set[int]:
 
 
 def compile_group(group, xp, exports: dict | None = None, imports: dict | None = None,
-                  skipped: set | None = None, side_full: dict | None = None):
+                  skipped: set | None = None, side_full: dict | None = None,
+                  donated: set | None = None):
     """The group as a Python function of the slot list. With a plan's sharing
     (plan_sharing.find_sharing): ``imports`` {step: side slot} are read from the slot list
     instead of computed, ``skipped`` steps (needed only by those) are left out, ``exports``
     are put into their side slots; ``side_full`` records, exporter to importer, which
-    side values have their full shape."""
-    exports, imports, skipped = exports or {}, imports or {}, skipped or set()
+    side values have their full shape; the buffers of ``donated`` slots are the group's own
+    temporaries (no later group reads them)."""
+    exports, imports, skipped, donated = exports or {}, imports or {}, skipped or set(), donated or set()
     w = _Writer(group, xp)
     for k, ins in enumerate(group.instrs):
         if k in skipped or k in imports:
@@ -446,6 +448,8 @@ def compile_group(group, xp, exports: dict | None = None, imports: dict | None =
         if emit is None:
             raise NotImplementedError(f"the numpy backend has no emitter for primitive {ins.op!r}")
         w.lines.append(f"    v{k} = {emit(w, k, ins, [f'v{s}' for s in ins.srcs])}")
+        if ins.op == "load" and ins.arg in donated:
+            w.owned.add(k)
         if k in exports:
             side_full[exports[k]] = k in w.full
             w.lines.append(f"    slots[{exports[k]}] = v{k}")
@@ -493,13 +497,9 @@ def compile_plan(plan, group_fns: list, sharing=None) -> Callable[[list], list]:
     ns = {f"g{k}": fn for k, fn in enumerate(group_fns)}
     ns["_pad"] = [None] * (len(plan.slot_specs) - plan.n_inputs + n_side)
     lines = ["def run(slots):", "    slots += _pad"]
-    side_dead: dict[int, list] = {}
-    if sharing is not None:
-        for side, g in sharing.last_reader.items():
-            side_dead.setdefault(g, []).append(side)
-    for k, dead in enumerate(plan.free_after):
+    for k, dead in enumerate(plan.free_after if sharing is None else sharing.free_after):
         lines.append(f"    g{k}(slots)")
-        for s in list(dead) + side_dead.get(k, []):
+        for s in dead:
             lines.append(f"    slots[{s}] = None")
     outs = []
     for k, (s, shape) in enumerate(plan.outputs):
@@ -515,16 +515,15 @@ def compile_plan(plan, group_fns: list, sharing=None) -> Callable[[list], list]:
 
 def compile_shared_plan(plan, xp=np) -> Callable[[list], list]:
     """compile_plan over group functions that hand each other the values two groups would
-    both compute (plan_sharing): numpy only, where a recomputed value costs a call again."""
+    both compute, and write into buffers no later group reads (plan_sharing): numpy only,
+    where a recomputed value costs a call again and a fresh large array its page faults."""
     sharing = find_sharing(plan)
-    if not sharing.n_side:
-        return compile_plan(plan, [group_function(g, xp) for g in plan.groups])
     side_full: dict[int, bool] = {}
     fns = []
     for g, group in enumerate(plan.groups):
-        if sharing.exports[g] or sharing.imports[g]:
+        if sharing.exports[g] or sharing.imports[g] or sharing.donated[g]:
             fns.append(compile_group(group, xp, sharing.exports[g], sharing.imports[g],
-                                     sharing.skipped[g], side_full))
+                                     sharing.skipped[g], side_full, sharing.donated[g]))
         else:
             fns.append(group_function(group, xp))
     return compile_plan(plan, fns, sharing)

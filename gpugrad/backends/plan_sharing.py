@@ -19,9 +19,12 @@ _SHAREABLE = (P.ELEMENTWISE - {"copy"}) | {P.CAST}
 class Sharing:
     """For each group, {instruction: side slot} it exports (after computing) and imports
     (instead of computing), and the instructions it no longer computes. Side slots follow the
-    plan's slots; ``last_reader[side]`` is the last group that imports it."""
+    plan's slots; ``last_reader[side]`` is the last group that imports it. ``free_after[g]``:
+    the slots (side slots included) no group reads after g; ``donated[g]``: those of them
+    whose buffers group g may write into (its temporaries of their shape and dtype reuse
+    them, as the hand-written numpy code writes into the arrays it no longer needs)."""
 
-    __slots__ = ("exports", "imports", "skipped", "n_side", "last_reader")
+    __slots__ = ("exports", "imports", "skipped", "n_side", "last_reader", "free_after", "donated")
 
     def __init__(self, n_groups: int):
         self.exports = [dict() for _ in range(n_groups)]
@@ -29,6 +32,8 @@ class Sharing:
         self.skipped = [set() for _ in range(n_groups)]
         self.n_side = 0
         self.last_reader: dict[int, int] = {}
+        self.free_after = [[] for _ in range(n_groups)]
+        self.donated = [set() for _ in range(n_groups)]
 
 
 def _hashable(arg):
@@ -84,7 +89,29 @@ def find_sharing(plan) -> Sharing:
         for k, ins in enumerate(group.instrs):
             if needed[k] and k not in imports and ins.op in _SHAREABLE and not _reads_unslice(group, k):
                 first.setdefault(ids[k], (g, k))
+    _lifetimes(plan, sharing)
     return sharing
+
+
+def _lifetimes(plan, sharing: Sharing) -> None:
+    """Each slot dies after the last group that still loads it (an import can make a group's
+    load of it unnecessary). A dying slot's buffer is donated to that group unless it is an
+    input or output of the plan, or the same array as a side value (an exported step that is
+    also its group's output), which later groups still read."""
+    last_load: dict[int, int] = {}
+    for g, group in enumerate(plan.groups):
+        for k, ins in enumerate(group.instrs):
+            if ins.op == "load" and k not in sharing.skipped[g]:
+                last_load[ins.arg] = g
+    keep = set(range(plan.n_inputs)) | {s for s, _ in plan.outputs}
+    aliased = {s for g, group in enumerate(plan.groups) for i, s in group.outputs if i in sharing.exports[g]}
+    for s, g in last_load.items():
+        if s not in keep:
+            sharing.free_after[g].append(s)
+            if s not in aliased:
+                sharing.donated[g].add(s)
+    for side, g in sharing.last_reader.items():
+        sharing.free_after[g].append(side)
 
 
 def _reads_unslice(group, k: int) -> bool:
