@@ -258,26 +258,34 @@ def test_generated_cuda_compiles_with_nvrtc():
     assert not errors, "\n".join(errors[:20])
 
 
+def _batched_gather_gradient(idx, n, c):
+    """The plan of gather's gradient (float64) for rows of lazy indices idx (B, K) into a
+    (B, n, c) table (out of range reads 0, so its gradient goes nowhere), its inputs, and
+    numpy's add.at of the same values in the same order."""
+    b, k = idx.shape
+    x = tf.tensor(rng.uniform(-2, 2, (b, n, c)), dtype="float64")
+    w = rng.uniform(-2, 2, (b, k, c))
+    lazy_idx = tf.tensor(idx, dtype="int32")     # not checked on the host
+    plan, inputs = _plan([tf.grad(lambda v: tf.sum(tf.gather(v, lazy_idx, 1, 1) * tf.tensor(w, dtype="float64")))(x)])
+    want = np.zeros((b, n, c))
+    for row in range(b):
+        inside = (idx[row] >= 0) & (idx[row] < n)
+        np.add.at(want[row], idx[row][inside], w[row][inside])
+    return plan, inputs, want
+
+
 @pytest.mark.skipif(not compiler_available(), reason="g++ is not installed")
 def test_generated_scatter_add_sorts_indices_and_sums_each_bucket_in_order():
     """gather's gradient with batch rows, indices repeated across several 256-index passes of
     the sort (one bucket holds a third of a row) and outside the range: bitwise equal to
     numpy's add.at (the same sums in the same increasing-k order), and each output element's
     loop runs over its own bucket, not over every index."""
-    x = tf.tensor(rng.uniform(-2, 2, (3, 50, 4)), dtype="float64")
     idx = rng.integers(-1, 52, (3, 700))
     idx[:, ::3] = 7
-    w = tf.tensor(rng.uniform(-2, 2, (3, 700, 4)), dtype="float64")
-    lazy_idx = tf.tensor(idx, dtype="int32")     # not checked on the host: out of range is 0
-    grad = tf.grad(lambda v: tf.sum(tf.gather(v, lazy_idx, 1, 1) * w))(x)
-    plan, inputs = _plan([grad])
+    plan, inputs, want = _batched_gather_gradient(idx, 50, 4)
     scatter = [g for g in plan.groups if g.kind == "scatter"]
     assert len(scatter) == 1 and len(scatter[0].program.launches) == 2
     assert "gg_starts" in scatter[0].source and "< 700" not in scatter[0].source.split("_sort(")[-1]
-    want = np.zeros((3, 50, 4))
-    for b in range(3):
-        inside = (idx[b] >= 0) & (idx[b] < 50)
-        np.add.at(want[b], idx[b][inside], w.numpy()[b][inside])
     got, = EmulatedCudaBackend().run(plan, inputs)
     assert got.tobytes() == want.tobytes()
     assert current().run(plan, inputs)[0].tobytes() == want.tobytes()
@@ -290,17 +298,10 @@ def test_many_indices_per_row_sort_by_the_array_library_with_the_same_bits():
     same sums, bit for bit."""
     from gpugrad.compile import codegen
     k = codegen.LIBRARY_SORT_FROM + 904
-    x = tf.tensor(rng.uniform(-2, 2, (2, 30, 2)), dtype="float64")
     idx = rng.integers(-3, 33, (2, k))
     idx[1, ::2] = 29
-    w = tf.tensor(rng.uniform(-2, 2, (2, k, 2)), dtype="float64")
-    lazy_idx = tf.tensor(idx, dtype="int32")
-    plan, inputs = _plan([tf.grad(lambda v: tf.sum(tf.gather(v, lazy_idx, 1, 1) * w))(x)])
+    plan, inputs, want = _batched_gather_gradient(idx, 30, 2)
     scatter, = [g for g in plan.groups if g.kind == "scatter"]
     assert scatter.program.library_sort is not None and len(scatter.program.launches) == 1
-    want = np.zeros((2, 30, 2))
-    for b in range(2):
-        inside = (idx[b] >= 0) & (idx[b] < 30)
-        np.add.at(want[b], idx[b][inside], w.numpy()[b][inside])
     got, = EmulatedCudaBackend().run(plan, inputs)
     assert got.tobytes() == want.tobytes()
