@@ -53,6 +53,27 @@ def test_the_registry_never_keeps_a_tensor_alive():
     assert _count() == n
 
 
+def test_the_registry_forgets_collected_tensors_and_stays_bounded():
+    # Collected tensors leave dead entries behind (no callback per tensor): they must not be
+    # counted, and the table must not grow with every tensor ever made, also where the ids
+    # of collected tensors are not reused by tracked ones (here lazy, untracked nodes take
+    # the freed memory).
+    from gpugrad.core import tensor as T
+    n = _count()
+    base = tf.tensor1d([1.0])
+    kept, lazy = [], []
+    for r in range(20):
+        batch = [tf.tensor1d([float(i)]) for i in range(1000)]
+        kept.append(batch[r])
+        del batch
+        lazy.extend(base.add(float(i)) for i in range(2000))
+        assert len(T._live) <= 2 * (n + 2 + r) + 1024 + 1000
+    assert _count() == n + 21
+    assert [t.numpy()[0] for t in kept] == list(range(20))
+    del kept
+    assert _count() == n + 1
+
+
 def test_dispose_releases_the_buffer(backend):
     t = tf.tensor1d(np.arange(6, dtype=np.float32))
     buf = weakref.ref(t.data_buffer())

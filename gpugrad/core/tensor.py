@@ -79,13 +79,13 @@ class Tensor:
     __slots__ = ("op", "src", "arg", "shape", "dtype", "buf", "id", "key", "lo", "__weakref__")
     __array_priority__ = 1000  # numpy defers ``ndarray + Tensor`` to Tensor.__radd__
 
-    def __init__(self, op: str, src: tuple, arg: Any, shape: tuple, dtype: str, buf: Any = None):
+    def __init__(self, op: str, src: tuple, arg: Any, shape: tuple, dtype: str):
         self.op = op
         self.src = src
         self.arg = arg
         self.shape = shape
         self.dtype = dtype
-        self.buf = buf
+        self.buf = None   # a realized tensor is made by leaf(), or realized by the engine
         self.id = i = next(ids)
         # The structural key, built as the graph is (see node_key): a repeated gradient call
         # finds its plan from y.key without walking the graph again.
@@ -115,11 +115,9 @@ class Tensor:
             k = ("C", repr(arg), shape, dtype)
             key = _keys.get(k)
             self.key = key if key is not None else _intern(k)
-        else:
+        else:   # (leaf() makes realized leaves the same way, without this constructor)
             self.lo = NO_OP
             self.key = i
-        if buf is not None:
-            track(self)
 
     # --- reading values -------------------------------------------------------------
     @property
@@ -274,18 +272,20 @@ buffers_lock = ReadWriteLock()   # plans read leaf buffers; optimizers write the
 # alive, so garbage collection frees what nobody holds. Not a WeakSet: its lookups compare
 # tensors with ==, which is elementwise. Adding takes no lock (it is on the path of every
 # realization, and one dict store is atomic under the GIL).
-_live: "dict[int, _Ref]" = {}
+# The weak references have no callback: a Python callback per collected tensor cost as much as
+# the rest of tracking it. A dead entry stays until its id is reused (CPython soon hands a
+# collected tensor's memory, and so its id, to a new one) or until a sweep, which runs when the
+# table has doubled since the last one, so it costs O(1) per tracked tensor.
+_live: "dict[int, weakref.ref]" = {}
+_sweep_at = [1024]
+_weak = weakref.ref
 
 
-class _Ref(weakref.ref):
-    """weakref.KeyedRef without its Python-level __new__ and __init__ (a third of the cost of
-    tracking a result)."""
-    __slots__ = ("key",)
-
-
-def _forget(ref: _Ref, live: dict = _live) -> None:
-    if live.get(ref.key) is ref:
-        del live[ref.key]
+def _sweep(live: dict = _live) -> None:
+    for k, ref in list(live.items()):   # a C-level copy: safe while other threads add
+        if ref() is None and live.get(k) is ref:
+            del live[k]
+    _sweep_at[0] = max(1024, 2 * len(live))
 
 
 # Per thread: the open tf.tidy() scopes, innermost last (gpugrad/api/memory.py). open_scopes[0]
@@ -299,10 +299,11 @@ def track(t: Tensor, scoped: bool = True) -> None:
     """Record that t now holds a buffer: tf.memory() counts it, and the innermost tidy scope
     of this thread that was open when t was created disposes it (unless scoped is False:
     variables' values live outside tidy, as in TF.js)."""
-    k = id(t)
-    if k not in _live:
-        ref = _live[k] = _Ref(t, _forget)
-        ref.key = k
+    # An entry already under t's id is t's own weak reference (weakref.ref returns that same
+    # object again) or a dead one left by a collected tensor: either is replaced.
+    _live[id(t)] = _weak(t)
+    if len(_live) > _sweep_at[0]:
+        _sweep()
     if scoped and open_scopes[0]:
         scopes = getattr(tidy_scopes, "stack", None)
         if scopes:
@@ -371,11 +372,23 @@ def leaf(buf: Any, shape: tuple, dtype: str, tracked: bool = True) -> Tensor:
     """The one constructor of realized leaves: a tensor over a backend buffer. tf.memory()
     counts it and an open tf.tidy() disposes it, unless tracked is False (a variable's value,
     tracked outside tidy scopes; an engine-owned constant)."""
-    if tracked:
-        return Tensor("buffer", (), None, shape, dtype, buf)
-    t = Tensor("buffer", (), None, shape, dtype)
+    # Every result of a cached gradient call is one of these: the fields are set here, as
+    # Tensor() sets a leaf's (its key is its id), without the constructor's op branches.
+    t = _new(Tensor)
+    t.op = "buffer"
+    t.src = ()
+    t.arg = None
+    t.shape = shape
+    t.dtype = dtype
     t.buf = buf
+    t.id = t.key = next(ids)
+    t.lo = NO_OP
+    if tracked:
+        track(t)
     return t
+
+
+_new = object.__new__
 
 
 def variable_leaf(buf: Any, shape: tuple, dtype: str) -> Tensor:
