@@ -228,7 +228,8 @@ def variable_grads(f: Callable[[], Tensor], var_list: Sequence[Variable] | None 
                     y = f()
                 finally:
                     tr.depth = 0
-                y = _as_result(y)
+                if y.__class__ is not Tensor:
+                    y = _as_result(y)
                 hot_key = [y.key]
                 for v in var_list:
                     leaves = pins[id(v)][1]
@@ -239,29 +240,35 @@ def variable_grads(f: Callable[[], Tensor], var_list: Sequence[Variable] | None 
                     if y.lo >= start:
                         entry = _hot_plans.get(tuple(hot_key))
                         if entry is not None:
-                            plan, refs, present, specs = entry
-                            leaves = []
-                            for r in refs:
-                                held = r()
-                                if held is None or held.buf is None:
-                                    break
-                                leaves.append(held)
-                            else:
-                                outs = engine.run_plan(plan, leaves)
-                                if y.buf is None:   # (never over a realized y, see _wrap_results)
-                                    y.buf = outs[0]
-                                    track(y)
-                                value = leaf(outs[0], y.shape, y.dtype)
-                                found = {}
-                                for i, k, shape, dtype in specs:
-                                    found[id(var_list[i])] = leaf(outs[k], shape, dtype)
-                                return _result(value, found, var_list, ())
+                            result = _replayed(entry, y, var_list)
+                            if result is not None:
+                                return result
                 value, found = _variable_grads_cached(
                     y, start, var_list, [tuple(pins[id(v)][1]) for v in var_list])
             finally:
                 tr.pins = None
             return _result(value, found, var_list, ())
     return _variable_grads_general(f, var_list)
+
+
+def _replayed(entry, y, var_list) -> VariableGrads | None:
+    """A cached plan run over the leaves it was cached with, its outputs wrapped as the
+    result; None where one of those leaves is gone (the caller then takes the general path)."""
+    plan, refs, _, specs = entry
+    outs = engine.run_plan_weak(plan, refs)
+    if outs is None:
+        return None
+    if y.buf is None:   # (never over a realized y, see _wrap_results)
+        y.buf = outs[0]
+        track(y)
+    value = leaf(outs[0], y.shape, y.dtype)
+    grads = {}
+    for i, k, shape, dtype in specs:
+        grads[var_list[i].name] = leaf(outs[k], shape, dtype)
+    order = _ordered(tuple(grads))
+    if order is not None:
+        grads = {name: grads[name] for name in order}
+    return _new_tuple(VariableGrads, (value, grads))
 
 
 @_pinning
@@ -406,10 +413,9 @@ def _variable_grads_cached(y, start, trainable, targets):
             hot_key = (y.key, *tkey)
             entry = _hot_plans.get(hot_key)
             if entry is not None:
-                plan, refs, present, _ = entry
-                leaves = [r() for r in refs]
-                if all([leaf is not None and leaf.buf is not None for leaf in leaves]):
-                    return _wrap_results(y, trainable, present, engine.run_plan(plan, leaves))
+                outs = engine.run_plan_weak(entry[0], entry[1])
+                if outs is not None:
+                    return _wrap_results(y, trainable, entry[2], outs)
             value, found, hot = _variable_grads_walked(y, start, trainable, targets)
             if hot is not None:
                 _hot_plans.put(hot_key, hot)

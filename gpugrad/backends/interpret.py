@@ -496,7 +496,8 @@ def compile_plan(plan, group_fns: list, sharing=None) -> Callable[[list], list]:
     n_side = sharing.n_side if sharing is not None else 0
     ns = {f"g{k}": fn for k, fn in enumerate(group_fns)}
     ns["_pad"] = [None] * (len(plan.slot_specs) - plan.n_inputs + n_side)
-    lines = ["def run(slots):", "    slots += _pad"]
+    # (a list of its own: the caller's list of inputs stays as it was)
+    lines = ["def run(slots):", "    slots = slots + _pad"]
     for k, dead in enumerate(plan.free_after if sharing is None else sharing.free_after):
         lines.append(f"    g{k}(slots)")
         for s in dead:

@@ -19,15 +19,11 @@ try:
 except ImportError:   # pragma: no cover - other numpy versions
     _extobj_contextvar = None
 
-_ignoring: dict = {}
+_ignoring: dict = {}   # the state in force -> the same with every error ignored
 
 
-def _ignore_fp_errors():
-    if _extobj_contextvar is None:
-        state = np.errstate(all="ignore")
-        state.__enter__()
-        return state
-    outer = _extobj_contextvar.get()
+def _ignoring_in(outer):
+    """The error state ``outer`` with every floating-point error ignored, made once."""
     inner = _ignoring.get(outer)
     if inner is None:
         if len(_ignoring) > 64:
@@ -37,14 +33,12 @@ def _ignore_fp_errors():
             inner = _ignoring[outer] = _make_extobj(all="ignore")
         finally:
             _extobj_contextvar.reset(token)
-    return _extobj_contextvar.set(inner)
+    return inner
 
 
-def _restore_fp_errors(token) -> None:
-    if _extobj_contextvar is None:
-        token.__exit__(None, None, None)
-    else:
-        _extobj_contextvar.reset(token)
+if _extobj_contextvar is not None:
+    _get_fp_state, _set_fp_state, _reset_fp_state = (
+        _extobj_contextvar.get, _extobj_contextvar.set, _extobj_contextvar.reset)
 
 
 class NumpyBackend:
@@ -64,19 +58,28 @@ class NumpyBackend:
         return np.asarray(buf.get() if hasattr(buf, "get") else buf)
 
     def run(self, plan, inputs: list) -> list:
-        slots = [b if b.__class__ is np.ndarray else self.adopt(b) for b in inputs]
+        for b in inputs:
+            if b.__class__ is not np.ndarray:
+                inputs = [self.adopt(b) for b in inputs]
+                break
         runner = plan.runners.get("numpy")
         if runner is None:
             if "numpy" in plan.runners:   # a repeated plan: worth its one function
                 runner = plan.runners["numpy"] = compile_shared_plan(plan)
             else:                         # a first run: the loop (compiling costs more)
                 plan.runners["numpy"] = None
-                runner = lambda slots: run_plan(plan, slots, self.run_group)  # noqa: E731
-        token = _ignore_fp_errors()  # NaN and Inf flow through as IEEE values
+                runner = lambda slots: run_plan(plan, list(slots), self.run_group)  # noqa: E731
+        # NaN and Inf flow through as IEEE values
+        if _extobj_contextvar is None:   # pragma: no cover - other numpy versions
+            with np.errstate(all="ignore"):
+                return runner(inputs)
+        outer = _get_fp_state()
+        inner = _ignoring.get(outer)
+        token = _set_fp_state(inner if inner is not None else _ignoring_in(outer))
         try:
-            return runner(slots)
+            return runner(inputs)
         finally:
-            _restore_fp_errors(token)
+            _reset_fp_state(token)
 
     @staticmethod
     def run_group(group, slots: list) -> None:

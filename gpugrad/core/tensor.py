@@ -65,6 +65,7 @@ def shape_str(shape: Sequence[int]) -> str:
 
 NO_OP = 1 << 62
 _keys = Table("structural keys", 1 << 17)
+_keys_get = _keys.get   # (cleared in place, never replaced)
 
 
 def _intern(k: tuple) -> int:
@@ -90,30 +91,33 @@ class Tensor:
         # The structural key, built as the graph is (see node_key): a repeated gradient call
         # finds its plan from y.key without walking the graph again.
         if src:
-            if len(src) == 1:
+            if len(src) == 2:
+                a, b = src
+                k = (op, arg, dtype, shape, a.key, b.key)
+                lo = a.lo
+                if b.lo < lo:
+                    lo = b.lo
+            elif len(src) == 1:
                 a = src[0]
                 k = (op, arg, dtype, shape, a.key)
                 lo = a.lo
-            elif len(src) == 2:
-                a, b = src
-                k = (op, arg, dtype, shape, a.key, b.key)
-                lo = a.lo if a.lo < b.lo else b.lo
             else:
                 k = (op, arg, dtype, shape, *[s.key for s in src])
                 lo = min([s.lo for s in src])
             self.lo = i if i < lo else lo
-            if op == "custom_grad":   # its function and saved tensors: never a shared key
-                self.key = i
-            else:
-                try:
-                    key = _keys.get(k)
-                    self.key = key if key is not None else _intern(k)
-                except TypeError:     # an unhashable arg (a list, say): a key of its own
-                    self.key = i
+            try:
+                key = _keys_get(k)
+            except TypeError:     # an unhashable arg (a list, say): a key of its own
+                key = i
+            if key is None:
+                # A custom gradient's function and saved tensors: never a shared key (nor
+                # held by the table)
+                key = i if op == "custom_grad" else _intern(k)
+            self.key = key
         elif op == "const":
             self.lo = NO_OP
             k = ("C", repr(arg), shape, dtype)
-            key = _keys.get(k)
+            key = _keys_get(k)
             self.key = key if key is not None else _intern(k)
         else:   # (leaf() makes realized leaves the same way, without this constructor)
             self.lo = NO_OP
@@ -206,6 +210,8 @@ class ReadWriteLock:
     """Plans read variable buffers (many at once); optimizers update them in place. A writer
     waits for the readers running and holds new ones off (so it is not starved); readers
     never wait for each other."""
+
+    __slots__ = ("_lock", "_cond", "_readers", "_writing", "_waiting")
 
     def __init__(self):
         self._lock = threading.Lock()

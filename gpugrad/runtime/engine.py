@@ -33,6 +33,27 @@ def run_plan(plan, leaves: Sequence[Tensor]) -> list:
         outs = backends.current().run(plan, [leaf.buf for leaf in leaves])
     finally:
         buffers_lock.release_read()
+    return _own(plan, outs)
+
+
+def run_plan_weak(plan, refs: Sequence[Any]) -> list | None:
+    """run_plan over the leaves that weak references name (what a cache may hold), or None
+    where one of them is collected or disposed."""
+    buffers_lock.acquire_read()
+    try:
+        bufs = []
+        for ref in refs:
+            leaf = ref()
+            if leaf is None or leaf.buf is None:
+                return None
+            bufs.append(leaf.buf)
+        outs = backends.current().run(plan, bufs)
+    finally:
+        buffers_lock.release_read()
+    return _own(plan, outs)
+
+
+def _own(plan, outs: list) -> list:
     if plan.copies:
         for k in plan.copies:  # an input passed through, or a result returned twice
             outs[k] = outs[k].copy()
