@@ -142,3 +142,27 @@ def test_disposed_input_fails_on_a_cached_call(variables):
     tf.dispose(x)
     with pytest.raises(ValueError, match="disposed"):
         tf.variable_grads(lambda: tf.sum(p * lazy), [p])
+
+
+def test_constants_keep_their_dtype_sign_and_nan_whatever_was_made_before():
+    # Constants of Python numbers are looked up by (dtype, type, value) once made, and keyed
+    # by value: 0.1 as float32 must not be what a later float64 0.1 gets, 0.0 and -0.0 are
+    # == but distinct, NaN is never == itself.
+    x32 = tf.tensor(np.ones(3, np.float32))
+    x64 = tf.tensor(np.ones(3), dtype="float64")
+    for _ in range(2):
+        assert (x32 * 0.1).numpy()[0] == np.float32(0.1)
+        assert (x64 * 0.1).numpy()[0] == 0.1
+        assert (x64 * 3).numpy()[0] == 3.0 and (x32 + 2 ** 40).numpy()[0] == np.float32(2 ** 40 + 1)
+        assert np.signbit((x32 * 0.0).numpy()).tolist() == [False] * 3
+        assert np.signbit((x32 * -0.0).numpy()).tolist() == [True] * 3
+        assert np.isnan((x64 + float("nan")).numpy()).all()
+        assert ((x64 * 0.0 + 1.0) * 2.5).numpy().tolist() == [2.5] * 3
+
+
+def test_plans_keyed_by_a_constant_tell_zero_from_minus_zero(variables):
+    v = variables([1.0, 2.0])
+    for _ in range(2):
+        for c in (0.0, -0.0, 0.0):
+            _, grads = tf.variable_grads(lambda: tf.sum(v * c), [v])
+            assert np.signbit(grads[v.name].numpy()).tolist() == [np.signbit(c)] * 2

@@ -116,7 +116,8 @@ class Tensor:
             self.key = key
         elif op == "const":
             self.lo = NO_OP
-            k = ("C", repr(arg), shape, dtype)
+            # by repr where == would confuse values (0.0 and -0.0) or never match (NaN)
+            k = ("C", arg if arg and arg == arg else repr(arg), shape, dtype)
             key = _keys_get(k)
             self.key = key if key is not None else _intern(k)
         else:   # (leaf() makes realized leaves the same way, without this constructor)
@@ -407,11 +408,31 @@ def variable_leaf(buf: Any, shape: tuple, dtype: str) -> Tensor:
 
 def const(value: Any, shape: tuple, dtype: str) -> Tensor:
     """A tensor filled with one value; kept symbolic so kernels inline it."""
+    cls = value.__class__
+    if (cls is float or cls is int) and value and value == value:
+        # x * 2.0, x ** 2, 1 - x in f on every call: the value as dtype holds it, looked up
+        # (numpy's scalar round trip costs more than the rest of the op). Not for zeros (0.0
+        # and -0.0 are one key) nor NaN (never equal to itself).
+        k = (dtype, cls, value)
+        held = _held.get(k)
+        if held is None:
+            held = _hold(value, dtype)
+            if len(_held) >= 4096:
+                _held.clear()
+            _held[k] = held
+        return Tensor("const", (), held, tuple(shape), dtype)
+    return Tensor("const", (), _hold(value, dtype), tuple(shape), dtype)
+
+
+_held: dict = {}
+
+
+def _hold(value: Any, dtype: str) -> Any:
+    """value as a tensor of dtype holds it (a Python number), or raises where it does not fit."""
     if dtype == dtypes.int32 and value.__class__ is not int and value.__class__ is not bool \
             or value.__class__ is int and not -2**31 <= value < 2**31:
         dtypes.check_fits(value, dtype, "constant")  # np.int32() would wrap numpy integers
-    value = dtypes.NUMPY[dtype].type(value).item()
-    return Tensor("const", (), value, tuple(shape), dtype)
+    return dtypes.NUMPY[dtype].type(value).item()
 
 
 def is_const(x: Tensor, value: Any = None) -> bool:
@@ -424,12 +445,14 @@ def elementwise(op: str, srcs: tuple, dtype: str, out_dtype: str | None = None) 
     """An elementwise primitive over operands of one shape and compute dtype ``dtype``."""
     shape = srcs[0].shape
     out = out_dtype or dtype
-    if all(s.op == "const" and s.buf is None for s in srcs):
-        fn = numpy_function(op, len(srcs), dtype)
-        with np.errstate(all="ignore"):
-            value = fn(*(dtypes.NUMPY[s.dtype].type(s.arg) for s in srcs))
-        return const(np.asarray(value).astype(dtypes.NUMPY[out]).item(), shape, out)
-    return Tensor(op, srcs, None, shape, out)
+    for s in srcs:
+        if s.op != "const" or s.buf is not None:
+            return Tensor(op, srcs, None, shape, out)
+    # constants only: folded
+    fn = numpy_function(op, len(srcs), dtype)
+    with np.errstate(all="ignore"):
+        value = fn(*(dtypes.NUMPY[s.dtype].type(s.arg) for s in srcs))
+    return const(np.asarray(value).astype(dtypes.NUMPY[out]).item(), shape, out)
 
 
 def same(x: Tensor) -> Tensor:
