@@ -215,10 +215,13 @@ def variable_grads(f: Callable[[], Tensor], var_list: Sequence[Variable] | None 
         # variables (what _variables_for accepts without a message), each pinned before f
         # runs, as there. Anything else takes the general path.
         pins = {}
+        read = []   # the id of the leaf each variable holds: with y's key, the plan's key
         for v in var_list:
             if v.__class__ is not Variable or not v._trainable or v.disposed or id(v) in pins:
                 break
-            pins[id(v)] = (v, [v.value_node])
+            node = v.value_node
+            pins[id(v)] = (v, [node])
+            read.append(node.id)
         else:
             tr.pins = pins
             try:
@@ -230,15 +233,12 @@ def variable_grads(f: Callable[[], Tensor], var_list: Sequence[Variable] | None 
                     tr.depth = 0
                 if y.__class__ is not Tensor:
                     y = _as_result(y)
-                hot_key = [y.key]
-                for v in var_list:
-                    leaves = pins[id(v)][1]
-                    if len(leaves) != 1:   # f assigned it: the general path
-                        break
-                    hot_key.append(leaves[0].id)
-                else:
-                    if y.lo >= start:
-                        entry = _hot_plans.get(tuple(hot_key))
+                if y.lo >= start:
+                    for entry in pins.values():
+                        if len(entry[1]) != 1:   # f assigned a variable: the general path
+                            break
+                    else:
+                        entry = _hot_plans.get((y.key, *read))
                         if entry is not None:
                             result = _replayed(entry, y, var_list)
                             if result is not None:

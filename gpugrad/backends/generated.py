@@ -66,26 +66,33 @@ class GeneratedKernelBackend:
         if group.kind == "matmul":
             xp = self.xp
             return lambda slots: run_group(group, slots, xp)   # cuBLAS through the array module
+        # Written out as one Python function: a loop over launches building each argument
+        # tuple cost more than the launches' own Python calls (a comprehension is a frame).
         program = group.program
         kernels = self.kernels_for(group)
-        empty = self.empty
-        outs = [(s, *self.slot_spec(group, s)) for _, s in group.outputs]
-        scratch_specs = [((n,), dtype) for n, dtype in program.scratch]
-        launches = [(kernels[launch.kernel], launch.grid, launch.block,
-                     [(kind == "scratch", ref) for kind, ref in launch.params])
-                    for launch in program.launches]
-        sort, xp = program.library_sort, self.xp
-
-        def run(slots):
-            for s, shape, dtype in outs:
-                slots[s] = empty(shape, dtype)
-            scratch = [empty(shape, dtype) for shape, dtype in scratch_specs]
-            if sort is not None:
-                sort_buckets(xp, slots[sort[0]], scratch[0], scratch[1], sort)
-            for kernel, grid, block, params in launches:
-                kernel(grid, block, tuple([scratch[ref] if is_scratch else slots[ref]
-                                           for is_scratch, ref in params]))
-        return run
+        ns = {"empty": self.empty}
+        lines = ["def run(slots):"]
+        for _, s in group.outputs:
+            ns[f"shape{s}"], ns[f"dtype{s}"] = self.slot_spec(group, s)
+            lines.append(f"    slots[{s}] = empty(shape{s}, dtype{s})")
+        for j, (n, dtype) in enumerate(program.scratch):
+            ns[f"scratch_dtype{j}"] = dtype
+            lines.append(f"    t{j} = empty(({n},), scratch_dtype{j})")
+        if program.library_sort is not None:   # scatter_add's buckets, sorted by the library
+            ns["sort_buckets"], ns["xp"], ns["sort"] = sort_buckets, self.xp, program.library_sort
+            lines.append(f"    sort_buckets(xp, slots[{program.library_sort[0]}], t0, t1, sort)")
+        for i, launch in enumerate(program.launches):
+            ns[f"kernel{i}"], ns[f"grid{i}"], ns[f"block{i}"] = \
+                kernels[launch.kernel], launch.grid, launch.block
+            args = "".join(f"t{ref}, " if kind == "scratch" else f"slots[{ref}], "
+                           for kind, ref in launch.params)
+            lines.append(f"    kernel{i}(grid{i}, block{i}, ({args}))")
+        if len(lines) == 1:
+            lines.append("    pass")
+        source = "\n".join(lines)
+        exec(compile(source, f"<gpugrad launcher {group.name}>", "exec"), ns)
+        ns["run"].source = source
+        return ns["run"]
 
     def run_group(self, group, slots: list) -> None:
         if group.kind == "matmul":

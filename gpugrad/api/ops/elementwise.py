@@ -70,14 +70,18 @@ def _elementwise(op: str, *args) -> Tensor:
     return lax.apply(op, *_operands(op, args))
 
 
+# The ops' common cases below are each op's whole cost in a traced f, so they test classes
+# (a Variable reads as its value) and read the dtypes they compare against from their closure.
+
 def _unary(op: str):
     needs_float = op in P.FLOAT_ONLY
+    floats, bool_ = dtypes.FLOATS, dtypes.bool_
 
     def fn(x: TensorLike) -> Tensor:
         if x.__class__ is not Tensor and isinstance(x, Tensor):   # a Variable: its value
             x = x._node()
-        if x.__class__ is Tensor and (x.dtype in dtypes.FLOATS or not needs_float) \
-                and x.dtype != dtypes.bool_ and x.op != "const":
+        if x.__class__ is Tensor and (x.dtype in floats or not needs_float) \
+                and x.dtype != bool_ and x.op != "const":
             return Tensor(op, (x,), None, x.shape, x.dtype)  # the common case, kept cheap
         return _elementwise(op, x)
     fn.__name__ = fn.__qualname__ = op
@@ -88,25 +92,27 @@ def _unary(op: str):
 def _binary(op: str):
     out_bool = op in P.COMPARISONS
     fast = op not in P.LOGICAL
+    floats, bool_, apply_number = dtypes.FLOATS, dtypes.bool_, lax.apply_number
 
     def fn(a: TensorLike, b: TensorLike) -> Tensor:
-        # The common case, kept cheap: two float tensors of one shape and dtype.
         if a.__class__ is not Tensor and isinstance(a, Tensor):   # a Variable: its value
             a = a._node()
-        if b.__class__ is not Tensor and isinstance(b, Tensor):   # a Variable: its value
+        if b.__class__ is not Tensor and isinstance(b, Tensor):
             b = b._node()
-        if a.__class__ is Tensor and b.__class__ is Tensor and a.shape == b.shape \
-                and a.dtype == b.dtype and a.dtype in dtypes.FLOATS \
-                and a.op != "const" and b.op != "const" and fast:
-            return Tensor(op, (a, b), None, a.shape, dtypes.bool_ if out_bool else a.dtype)
-        # A float tensor and a Python number (x * 2.0, 1 - x): the number is a constant of
-        # the tensor's dtype, without the general conversion and promotion.
-        if fast and a.__class__ is Tensor and (b.__class__ is float or b.__class__ is int) \
-                and a.dtype in dtypes.FLOATS and a.op != "const":
-            return lax.apply_number(op, a, b)
-        if fast and b.__class__ is Tensor and (a.__class__ is float or a.__class__ is int) \
-                and b.dtype in dtypes.FLOATS and b.op != "const":
-            return lax.apply_number(op, b, a, left=True)
+        if fast and a.__class__ is Tensor:
+            dtype = a.dtype
+            if b.__class__ is Tensor:
+                # two float tensors of one shape and dtype
+                if a.shape == b.shape and dtype == b.dtype and dtype in floats \
+                        and a.op != "const" and b.op != "const":
+                    return Tensor(op, (a, b), None, a.shape, bool_ if out_bool else dtype)
+            # a float tensor and a Python number (x * 2.0, 1 - x): the number is a constant
+            # of the tensor's dtype, without the general conversion and promotion
+            elif (b.__class__ is float or b.__class__ is int) and dtype in floats and a.op != "const":
+                return apply_number(op, a, b)
+        elif fast and b.__class__ is Tensor and (a.__class__ is float or a.__class__ is int) \
+                and b.dtype in floats and b.op != "const":
+            return apply_number(op, b, a, left=True)
         return _elementwise(op, a, b)
     fn.__name__ = fn.__qualname__ = op
     fn.__doc__ = f"Elementwise {op} with numpy broadcasting; math in kernels/elementwise/{op}.cu."
@@ -131,7 +137,8 @@ def logical_not(x: TensorLike) -> Tensor:
 
 
 def square(x: TensorLike) -> Tensor:
-    x = convert(x)
+    if x.__class__ is not Tensor:
+        x = convert(x)
     return mul(x, x)
 
 
