@@ -166,3 +166,28 @@ def test_plans_keyed_by_a_constant_tell_zero_from_minus_zero(variables):
         for c in (0.0, -0.0, 0.0):
             _, grads = tf.variable_grads(lambda: tf.sum(v * c), [v])
             assert np.signbit(grads[v.name].numpy()).tolist() == [np.signbit(c)] * 2
+
+
+def test_ops_inside_f_make_no_identity_nodes_for_casts_or_broadcasts_they_skip(variables):
+    # Inside f an op that returns its input makes an identity node (so y = f(x) is never x
+    # itself); matmul's, where's and broadcasting's own operand casts and reshapes must not,
+    # where they change nothing: every such node costs a node and a key per call.
+    w = variables(np.ones((3, 4)))
+    b = variables(np.zeros(4))
+    x = tf.tensor(np.arange(6, dtype=np.float32).reshape(2, 3))
+    made = []
+
+    def f():
+        h = tf.matmul(x, w) + b
+        z = tf.where(tf.greater(h, 1.0), h, 0.0) - tf.max(h, 1, True)
+        made.append(z)
+        return tf.sum(z)
+    value, grads = tf.variable_grads(f, [w, b])
+    ops, stack = [], [made[0]]
+    while stack:
+        n = stack.pop()
+        ops.append(n.op)
+        stack.extend(n.src)
+    assert "identity" not in ops and "matmul" in ops and "where" in ops, ops
+    h = np.arange(6, dtype=np.float32).reshape(2, 3) @ np.ones((3, 4), np.float32)
+    assert float(value.numpy()) == pytest.approx(float(np.sum(np.where(h > 1, h, 0) - h.max(1, keepdims=True))))

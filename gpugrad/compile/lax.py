@@ -62,10 +62,17 @@ def broadcast(x: Tensor, shape: tuple) -> Tensor:
     """x to a shape it is known to broadcast to (checked by broadcast_shapes)."""
     if x.op == "const" and x.buf is None:
         return const(x.arg, shape, x.dtype)
-    return expand(reshape(x, (1,) * (len(shape) - len(x.shape)) + x.shape), shape)
+    if len(x.shape) != len(shape):   # (a reshape to the same shape is an identity node in f)
+        x = reshape(x, (1,) * (len(shape) - len(x.shape)) + x.shape)
+    return expand(x, shape)
 
 
 def _number(value: Any) -> bool:
+    cls = value.__class__
+    if cls is float or cls is int or cls is bool:
+        return True
+    if cls is Tensor:   # (numbers.Number is an ABC: isinstance is slow to say no)
+        return False
     return isinstance(value, numbers.Number) or isinstance(value, np.generic)
 
 
@@ -74,7 +81,7 @@ def promote(op: str, args: tuple) -> tuple[list[Tensor], str]:
     dtype = None
     for a in args:
         if not _number(a):
-            dtype = a.dtype if dtype is None else dtypes.promote(dtype, a.dtype)
+            dtype = a.dtype if dtype is None or a.dtype == dtype else dtypes.promote(dtype, a.dtype)
     if dtype is None:   # numbers only: bool if they all are, else float32 (TF.js's default)
         dtype = dtypes.bool_ if all(isinstance(a, (bool, np.bool_)) for a in args) else dtypes.float32
     for a in args:
@@ -97,12 +104,14 @@ def apply(name: str, *args: Any) -> Tensor:
     rule = PRIMITIVES[name].result
     if rule == SELECT:
         condition, (a, b) = args[0], args[1:]
-        c = cast(condition if not _number(condition) else const(condition, (), dtypes.bool_),
-                 dtypes.bool_)
+        c = condition if not _number(condition) else const(condition, (), dtypes.bool_)
         (a, b), dtype = promote(name, (a, b))
+        # (the operands themselves where they have the dtype: cast() would make identity
+        # nodes inside f; the result is a new node anyway)
+        c, a, b = [t if t.dtype == want else cast(t, want)
+                   for t, want in ((c, dtypes.bool_), (a, dtype), (b, dtype))]
         shape = broadcast_shapes(name, c.shape, a.shape)
-        c, a, b = (t if t.shape == shape else broadcast(t, shape)
-                   for t in (c, cast(a, dtype), cast(b, dtype)))
+        c, a, b = [t if t.shape == shape else broadcast(t, shape) for t in (c, a, b)]
         return make(name, (c, a, b), dtype)
     xs, dtype = promote(name, args)
     if rule == LOGICAL:

@@ -409,11 +409,11 @@ def variable_leaf(buf: Any, shape: tuple, dtype: str) -> Tensor:
 def const(value: Any, shape: tuple, dtype: str) -> Tensor:
     """A tensor filled with one value; kept symbolic so kernels inline it."""
     cls = value.__class__
-    if (cls is float or cls is int) and value and value == value:
+    if (cls is float or cls is int) and value == value:
         # x * 2.0, x ** 2, 1 - x in f on every call: the value as dtype holds it, looked up
-        # (numpy's scalar round trip costs more than the rest of the op). Not for zeros (0.0
-        # and -0.0 are one key) nor NaN (never equal to itself).
-        k = (dtype, cls, value)
+        # (numpy's scalar round trip costs more than the rest of the op). Zeros by repr (0.0
+        # and -0.0 are == and hash alike); not NaN (never equal to itself).
+        k = (dtype, cls, value if value else repr(value))
         held = _held.get(k)
         if held is None:
             held = _hold(value, dtype)

@@ -128,7 +128,9 @@ del _prim
 
 
 def where(condition: TensorLike, a: TensorLike, b: TensorLike) -> Tensor:
-    c = cast(convert(condition), dtypes.bool_)
+    c = convert(condition)
+    if c.dtype != dtypes.bool_:
+        c = cast(c, dtypes.bool_)
     return lax.apply("where", c, *_operands("where", (a, b)))
 
 

@@ -31,7 +31,12 @@ def matmul(a: TensorLike, b: TensorLike, transpose_a: bool = False, transpose_b:
     dtype = dtypes.promote(a.dtype, b.dtype)
     if not dtypes.is_float(dtype):
         dtype = dtypes.float32
-    a, b = T.cast(a, dtype), T.cast(b, dtype)
+    # Casts and broadcasts only where they change something: inside f each would be an
+    # identity node otherwise (the result is a new node anyway)
+    if a.dtype != dtype:
+        a = T.cast(a, dtype)
+    if b.dtype != dtype:
+        b = T.cast(b, dtype)
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(
             f"matMul needs tensors of rank >= 1, got shapes {list(a.shape)} and {list(b.shape)}; "
@@ -52,8 +57,10 @@ def matmul(a: TensorLike, b: TensorLike, transpose_a: bool = False, transpose_b:
             f"{shape_str(a.shape)} and {shape_str(b.shape)} and transposeA={ta} and transposeB={tb} "
             "must match.")
     batch = broadcast_shapes("matmul", a.shape[:-2], b.shape[:-2])
-    a = broadcast_to(a, batch + a.shape[-2:])
-    b = broadcast_to(b, batch + b.shape[-2:])
+    if a.shape[:-2] != batch:
+        a = broadcast_to(a, batch + a.shape[-2:])
+    if b.shape[:-2] != batch:
+        b = broadcast_to(b, batch + b.shape[-2:])
     out = T.matmul(a, b)
     if squeeze_a or squeeze_b:
         shape = out.shape[:-2] + (() if squeeze_a else out.shape[-2:-1]) + (() if squeeze_b else out.shape[-1:])
