@@ -46,17 +46,19 @@ class GeneratedKernelBackend:
 
     def run(self, plan, inputs: list) -> list:
         # The plan as one function, per backend object (its launchers hold its kernels and
-        # its allocator); a subclass that runs groups its own way keeps the generic loop.
+        # its allocator); a subclass that runs groups its own way keeps the generic loop (and
+        # so never has a runner).
+        key = (self.name, id(self))
+        runner = plan.runners.get(key)
+        if runner is not None:
+            return runner([self.adopt(b) for b in inputs])
         if type(self).run_group is not GeneratedKernelBackend.run_group \
                 or type(self)._launch is not GeneratedKernelBackend._launch:
             return run_plan(plan, [self.adopt(b) for b in inputs], self.run_group)
-        key = (self.name, id(self))
-        runner = plan.runners.get(key)
-        if runner is None:
-            if key not in plan.runners:   # a first run: the loop (compiling costs more)
-                plan.runners[key] = None
-                return run_plan(plan, [self.adopt(b) for b in inputs], self.run_group)
-            runner = plan.runners[key] = compile_plan(plan, [self.launcher(g) for g in plan.groups])
+        if key not in plan.runners:   # a first run: the loop (compiling costs more)
+            plan.runners[key] = None
+            return run_plan(plan, [self.adopt(b) for b in inputs], self.run_group)
+        runner = plan.runners[key] = compile_plan(plan, [self.launcher(g) for g in plan.groups])
         return runner([self.adopt(b) for b in inputs])
 
     def launcher(self, group):
