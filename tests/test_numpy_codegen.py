@@ -3,7 +3,6 @@ snippet bitwise, in-place temporaries, and outputs that are fresh arrays of thei
 from __future__ import annotations
 
 import re
-import warnings
 
 import numpy as np
 import pytest
@@ -118,17 +117,3 @@ def test_a_buffer_seen_through_a_view_is_not_overwritten():
         picked = tf.where(tf.tensor([[[False]]]), v3, v2)
         return tf.sum(tf.transpose(picked, [0, 2, 1]) / (tf.square(v3) + 1))
     check_grads(f, [x], order=1)
-
-
-def test_in_place_maximum_and_minimum_pass_out_by_keyword():
-    # numpy deprecates a third positional argument of maximum and minimum (it may become an
-    # operand): their in-place form must name out=.
-    x, y = (tf.tensor(np.random.rand(64).astype(np.float32)) for _ in range(2))
-    plan, leaves = _plan([tf.minimum(tf.maximum(tf.exp(x), y) * 2.0, y)])
-    fn = interpret.compile_group(plan.groups[0], np)
-    assert "out=" in fn.source, fn.source
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        got = current().run(plan, [leaf.buf for leaf in leaves])[0]
-    xn, yn = (leaf.buf for leaf in leaves)
-    np.testing.assert_array_equal(got, np.minimum(np.maximum(np.exp(xn), yn) * np.float32(2), yn))

@@ -158,9 +158,6 @@ def ufunc_form(op: str, arity: int, dtype: str):
     return ufunc if same else None
 
 
-_N_ARY_SOON = (np.maximum, np.minimum, np.fmax, np.fmin)
-
-
 # --- the emitters --------------------------------------------------------------------------------
 
 
@@ -271,10 +268,7 @@ def _elementwise(w: _Writer, k, ins, a) -> str:
         target = next((s for s in ins.srcs if w.reusable(s, k)), None)
         if target is not None:
             # out positionally: numpy parses a keyword out= at a cost of about a sixth of
-            # a small call (not for maximum and minimum, where numpy deprecates a third
-            # positional argument: it may become an operand)
-            if ufunc in _N_ARY_SOON:
-                return f"{w.const(ufunc)}({', '.join(a)}, out=v{target})"
+            # a small call
             return f"{w.const(ufunc)}({', '.join(a)}, v{target})"
     return f"{w.const(fn)}({', '.join(a)})"
 
