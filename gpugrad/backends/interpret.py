@@ -267,9 +267,7 @@ def _elementwise(w: _Writer, k, ins, a) -> str:
     if ufunc is not None and is_full:
         target = next((s for s in ins.srcs if w.reusable(s, k)), None)
         if target is not None:
-            # out positionally: numpy parses a keyword out= at a cost of about a sixth of
-            # a small call
-            return f"{w.const(ufunc)}({', '.join(a)}, v{target})"
+            return f"{w.const(ufunc)}({', '.join(a)}, out=v{target})"
     return f"{w.const(fn)}({', '.join(a)})"
 
 
