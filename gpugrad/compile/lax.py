@@ -37,6 +37,18 @@ def weak_dtype(value: Any, other: str) -> str:
 
 
 def broadcast_shapes(op: str, *shapes: tuple) -> tuple:
+    if len(shapes) == 2:
+        # the common case (an op's two operands), without the general loops: -1 marks an
+        # axis where they differ, and the general path below then raises
+        a, b = shapes
+        if len(a) != len(b):
+            if len(a) < len(b):
+                a = (1,) * (len(b) - len(a)) + tuple(a)
+            else:
+                b = (1,) * (len(a) - len(b)) + tuple(b)
+        out = tuple([x if x == y or y == 1 else y if x == 1 else -1 for x, y in zip(a, b)])
+        if -1 not in out:
+            return out
     rank = builtins.max(len(s) for s in shapes)
     padded = [(1,) * (rank - len(s)) + tuple(s) for s in shapes]
     out = []
@@ -79,24 +91,30 @@ def _number(value: Any) -> bool:
 def promote(op: str, args: tuple) -> tuple[list[Tensor], str]:
     """Numbers to constants of the promoted dtype, and every operand to one shape."""
     dtype = None
-    for a in args:
-        if not _number(a):
-            dtype = a.dtype if dtype is None or a.dtype == dtype else dtypes.promote(dtype, a.dtype)
-    if dtype is None:   # numbers only: bool if they all are, else float32 (TF.js's default)
-        dtype = dtypes.bool_ if all(isinstance(a, (bool, np.bool_)) for a in args) else dtypes.float32
+    has_numbers = False
     for a in args:
         if _number(a):
-            if isinstance(a, numbers.Complex) and not isinstance(a, numbers.Real):
-                raise TypeError(
-                    f"Unsupported dtype 'complex' ({a!r} in {op}): gpugrad tensors hold float32, "
-                    "float64, int32 or bool.")
-            dtype = dtypes.promote(dtype, weak_dtype(a, dtype))
-    out = [const(a, (), dtype) if _number(a) else a for a in args]
+            has_numbers = True
+        else:
+            dtype = a.dtype if dtype is None or a.dtype == dtype else dtypes.promote(dtype, a.dtype)
+    out = args
+    if has_numbers:
+        if dtype is None:   # numbers only: bool if they all are, else float32 (TF.js's default)
+            dtype = dtypes.bool_ if all(isinstance(a, (bool, np.bool_)) for a in args) else dtypes.float32
+        for a in args:
+            if _number(a):
+                if isinstance(a, numbers.Complex) and not isinstance(a, numbers.Real):
+                    raise TypeError(
+                        f"Unsupported dtype 'complex' ({a!r} in {op}): gpugrad tensors hold "
+                        "float32, float64, int32 or bool.")
+                dtype = dtypes.promote(dtype, weak_dtype(a, dtype))
+        out = [const(a, (), dtype) if _number(a) else a for a in args]
     shape = out[0].shape
-    if any(t.shape != shape for t in out):
-        shape = broadcast_shapes(op, *(t.shape for t in out))
-        out = [t if t.shape == shape else broadcast(t, shape) for t in out]
-    return out, dtype
+    for t in out:
+        if t.shape != shape:
+            shape = broadcast_shapes(op, *[t.shape for t in out])
+            return [t if t.shape == shape else broadcast(t, shape) for t in out], dtype
+    return list(out), dtype
 
 
 def apply(name: str, *args: Any) -> Tensor:

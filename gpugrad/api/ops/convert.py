@@ -205,7 +205,7 @@ def count_arg(value: Any, api: str, arg: str, minimum: int = 0) -> int:
 
 def axis_arg(axis: Any, api: str, arg: str = "axis") -> Any:
     """Axes are integers (or a list of integers): 1.0 is refused, not truncated."""
-    if is_integer(axis):
+    if axis.__class__ is int or is_integer(axis):
         return int(axis)
     if isinstance(axis, (list, tuple)) and all(is_integer(a) for a in axis):
         return [int(a) for a in axis]
