@@ -4,6 +4,7 @@ multi-tensor update kernels (compiled for sm_90; run on the CPU through a C++ sh
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -561,6 +562,18 @@ def test_in_place_numpy_update_equals_the_rule_bitwise(dtype):
         np.testing.assert_array_equal(got[1], arrays[1])
         for name, a, b in zip(("w",) + rule.state, want, updated):
             np.testing.assert_array_equal(a, b, err_msg=f"{rule.name}: {name}")
+
+
+def test_in_place_numpy_update_makes_no_array_per_operation():
+    """Adam's arithmetic on arrays runs as ufunc calls into its targets or two scratch arrays
+    made once per call, not as expressions that make a new array per operation."""
+    from gpugrad.compile.optim_codegen import numpy_update_in_place
+    rule = next(r for r in _rules() if r.name == "adam")
+    lines = numpy_update_in_place(rule, "float32").source.splitlines()[1:]
+    scratch = [ln for ln in lines if "_empty_like" in ln]
+    calls = [ln for ln in lines if "_empty_like" not in ln]
+    assert len(scratch) == 2
+    assert len(calls) == 14 and all(re.fullmatch(r"    \w+\(.*, out=\w+\)", ln) for ln in calls), lines
 
 
 def test_cupy_run_update_plumbing_through_the_emulator():
