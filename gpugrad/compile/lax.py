@@ -97,7 +97,6 @@ def promote(op: str, args: tuple) -> tuple[list[Tensor], str]:
             has_numbers = True
         else:
             dtype = a.dtype if dtype is None or a.dtype == dtype else dtypes.promote(dtype, a.dtype)
-    out = args
     if has_numbers:
         if dtype is None:   # numbers only: bool if they all are, else float32 (TF.js's default)
             dtype = dtypes.bool_ if all(isinstance(a, (bool, np.bool_)) for a in args) else dtypes.float32
@@ -108,13 +107,15 @@ def promote(op: str, args: tuple) -> tuple[list[Tensor], str]:
                         f"Unsupported dtype 'complex' ({a!r} in {op}): gpugrad tensors hold "
                         "float32, float64, int32 or bool.")
                 dtype = dtypes.promote(dtype, weak_dtype(a, dtype))
-        out = [const(a, (), dtype) if _number(a) else a for a in args]
-    shape = out[0].shape
-    for t in out:
+    tensors = [a for a in args if not _number(a)] if has_numbers else args
+    shape = tensors[0].shape if tensors else ()
+    for t in tensors:
         if t.shape != shape:
-            shape = broadcast_shapes(op, *[t.shape for t in out])
-            return [t if t.shape == shape else broadcast(t, shape) for t in out], dtype
-    return list(out), dtype
+            shape = broadcast_shapes(op, *[t.shape for t in tensors])
+            break
+    # (a number is a constant of the result's shape at once: what broadcast would make of it)
+    return [const(a, shape, dtype) if has_numbers and _number(a) else
+            a if a.shape == shape else broadcast(a, shape) for a in args], dtype
 
 
 def apply(name: str, *args: Any) -> Tensor:
