@@ -405,6 +405,9 @@ def _run_numpy(update, rule: UpdateRule, dtype: str, arrays: list[list], scalars
     step = CHUNK_BYTES // t.itemsize
     with np.errstate(all="ignore"):   # NaN and Inf flow through as IEEE values, as on the GPU
         for per_var in zip(*arrays):
+            if per_var[0].size <= step:   # one chunk: the arrays as they are (no views to make)
+                update(*per_var, *args)
+                continue
             flat = [a.reshape(-1) for a in per_var]   # views: every buffer is contiguous
             for start in range(0, flat[0].size, step):
                 part = [a[start:start + step] for a in flat]
