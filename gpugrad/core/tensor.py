@@ -291,7 +291,7 @@ _weak = weakref.ref
 def _sweep(live: dict = _live) -> None:
     for k, ref in list(live.items()):   # a C-level copy: safe while other threads add
         if ref() is None and live.get(k) is ref:
-            del live[k]
+            live.pop(k, None)   # (not del: another thread's sweep may have dropped it since)
     _sweep_at[0] = max(1024, 2 * len(live))
 
 
