@@ -191,3 +191,18 @@ def test_ops_inside_f_make_no_identity_nodes_for_casts_or_broadcasts_they_skip(v
     assert "identity" not in ops and "matmul" in ops and "where" in ops, ops
     h = np.arange(6, dtype=np.float32).reshape(2, 3) @ np.ones((3, 4), np.float32)
     assert float(value.numpy()) == pytest.approx(float(np.sum(np.where(h > 1, h, 0) - h.max(1, keepdims=True))))
+
+
+def test_a_cached_call_realizes_the_result_f_kept(variables):
+    # The key path realizes y only where something besides the call holds it; a y that f
+    # kept must come back computed, as on the first call.
+    v = variables([1.0, 2.0])
+    kept = []
+
+    def f():
+        y = tf.sum(v * v)
+        kept.append(y)
+        return y
+    for _ in range(3):
+        value, _ = tf.variable_grads(f, [v])
+        assert kept[-1].buf is not None and float(kept[-1].numpy()) == float(value.numpy()) == 5.0

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import operator
+import sys
 import weakref
 from typing import Any, Callable, NamedTuple, Sequence
 
@@ -251,6 +252,17 @@ def variable_grads(f: Callable[[], Tensor], var_list: Sequence[Variable] | None 
     return _variable_grads_general(f, var_list)
 
 
+def _refcount_of_a_local() -> int:
+    probe = leaf(None, (), dtypes.float32, tracked=False)
+    return sys.getrefcount(probe)
+
+
+# What sys.getrefcount reports for an object one local variable holds; measured rather than
+# assumed, as interpreters differ (3.14 borrows references; a count too low only means a y
+# held elsewhere stays lazy, and is computed again if read).
+_ALONE = _refcount_of_a_local() if hasattr(sys, "getrefcount") else None
+
+
 def _replayed(entry, y, var_list) -> VariableGrads | None:
     """A cached plan run over the leaves it was cached with, its outputs wrapped as the
     result; None where one of those leaves is gone (the caller then takes the general path)."""
@@ -258,7 +270,10 @@ def _replayed(entry, y, var_list) -> VariableGrads | None:
     outs = engine.run_plan_weak(plan, refs)
     if outs is None:
         return None
-    if y.buf is None:   # (never over a realized y, see _wrap_results)
+    # y itself is realized too (never over a realized y, see _wrap_results) where something
+    # besides this call and its caller holds it: f kept it, or a tensor built on it, so a later
+    # read costs nothing. Otherwise it goes on return, and tracking it would be wasted.
+    if y.buf is None and (_ALONE is None or sys.getrefcount(y) > _ALONE + 1):
         y.buf = outs[0]
         track(y)
     value = leaf(outs[0], y.shape, y.dtype)
