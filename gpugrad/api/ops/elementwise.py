@@ -46,6 +46,17 @@ def broadcast_to(x: TensorLike, shape: Sequence[int]) -> Tensor:
 def _operands(op: str, args: tuple) -> list:
     """Lists and arrays to tensors (float data takes the tensors' float dtype, as Python
     numbers do); tensors as their current value; numbers as they are, for lax's weak typing."""
+    out, tensors = [], False
+    for a in args:   # the common case first: tensors and Python numbers, as they are
+        cls = a.__class__
+        if cls is Tensor:
+            tensors = True
+        elif cls is not float and cls is not int and cls is not bool:
+            break
+        out.append(a)
+    else:
+        if tensors:
+            return out
     dtype = None
     for a in args:
         if isinstance(a, Tensor):
