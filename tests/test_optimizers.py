@@ -204,13 +204,20 @@ def test_variables_own_their_buffers(backend):
     np.testing.assert_allclose(w.numpy(), [-1.0, 0.0])
 
 
-def test_gradients_that_alias_a_variable_buffer(backend):
+@pytest.mark.parametrize("pairs", [1, 5])   # 2 variables, and 10 (past the pairwise test)
+def test_gradients_that_alias_a_variable_buffer(backend, pairs):
     # d/da sum(a * b) is b itself: the plan hands back b's own buffer as a's gradient.
-    a, b = tf.variable(tf.tensor1d([1.0, 2.0])), tf.variable(tf.tensor1d([3.0, 5.0]))
+    vs = [(tf.variable(tf.tensor1d([1.0, 2.0])), tf.variable(tf.tensor1d([3.0, 5.0]))) for _ in range(pairs)]
     opt = tf.train.sgd(0.1)
-    opt.minimize(lambda: tf.sum(a * b))
-    np.testing.assert_allclose(a.numpy(), [0.7, 1.5], rtol=1e-6)
-    np.testing.assert_allclose(b.numpy(), [2.9, 4.8], rtol=1e-6)
+    opt.minimize(lambda: tf.add_n([tf.sum(a * b) for a, b in vs]))
+    for a, b in vs:
+        np.testing.assert_allclose(a.numpy(), [0.7, 1.5], rtol=1e-6)
+        np.testing.assert_allclose(b.numpy(), [2.9, 4.8], rtol=1e-6)
+    # given by hand: each variable's gradient is the other's own buffer
+    opt.apply_gradients({v.name: w for a, b in vs for v, w in ((a, b), (b, a))})
+    for a, b in vs:
+        np.testing.assert_allclose(a.numpy(), [0.7 - 0.29, 1.5 - 0.48], rtol=1e-6)
+        np.testing.assert_allclose(b.numpy(), [2.9 - 0.07, 4.8 - 0.15], rtol=1e-6)
 
 
 def test_state_is_keyed_by_variable_not_position(backend):
