@@ -27,6 +27,10 @@ def format_plan(plan, names: dict | None = None, source: bool = True) -> str:
         lines.append(f"  writes: {', '.join(_slot_name(plan, s, names) for _, s in g.outputs)}")
         lines.append(f"  ops:    {', '.join(ops)}")
         if g.kind != "matmul":
+            sort = g.program.library_sort
+            if sort is not None:
+                lines.append(f"  sort:   the array library's, of {sort[1]} row(s) of {sort[2]} indices "
+                             f"into {sort[3]} buckets (CuPy: a device sort), before the kernel")
             lines.extend(f"  kernel: {r}" for r in kernel_resources(g))
         if source:
             lines.append("  source:")
