@@ -10,7 +10,6 @@ Rank 0 prints; every rank holds bitwise the same weights, so any of them could.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -45,14 +44,7 @@ class ShardedDropout(tf.nn.Dropout):
 
 def build_model(seed: int = 0, hidden: int = 128, rate: float = 0.1) -> tf.nn.Sequential:
     """digits.build_model with ShardedDropout: the same weights and the same random stream."""
-    rng = np.random.default_rng(seed)
-    return tf.nn.Sequential([
-        tf.nn.Dense(64, hidden, "relu", kernel_initializer="he_uniform", seed=rng),
-        ShardedDropout(rate, seed=rng),
-        tf.nn.Dense(hidden, hidden, "relu", kernel_initializer="he_uniform", seed=rng),
-        ShardedDropout(rate, seed=rng),
-        tf.nn.Dense(hidden, 10, kernel_initializer="glorot_uniform", seed=rng),
-    ])
+    return digits.build_model(seed, hidden, rate, ShardedDropout)
 
 
 def train(epochs: int = 20, batch_size: int = 32, learning_rate: float = 0.003, seed: int = 0,
@@ -88,13 +80,7 @@ def train(epochs: int = 20, batch_size: int = 32, learning_rate: float = 0.003, 
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backend", choices=["numpy", "cupy"], help="default: gpugrad's choice")
-    parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--batch-size", type=int, default=32, help="the global batch")
-    parser.add_argument("--learning-rate", type=float, default=0.003)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
+    args = digits.arguments(__doc__, 20, 0.003, argv, batch_help="the global batch")
     if args.backend:
         tf.set_backend(args.backend)     # before init(): it decides between MPI and NCCL
     dist.init()

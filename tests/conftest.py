@@ -53,3 +53,31 @@ def emulated(monkeypatch):
     monkeypatch.setattr(backends, "_current", EmulatedCudaBackend())
     yield
     tf.set_backend(previous)
+
+
+@pytest.fixture
+def example():
+    """example(name): a fresh module of examples/<name>.py, loaded from its file."""
+    import importlib.util
+    from pathlib import Path
+
+    def load(name: str):
+        path = Path(__file__).resolve().parents[1] / "examples" / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(f"{name}_example", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    return load
+
+
+@pytest.fixture
+def numpy_main():
+    """numpy_main(module, *args): module.main(["--backend", "numpy", *args]), the backend
+    restored after."""
+    def run(module, *args):
+        previous = tf.get_backend()
+        try:
+            return module.main(["--backend", "numpy", *args])
+        finally:
+            tf.set_backend(previous)
+    return run

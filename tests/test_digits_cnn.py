@@ -2,44 +2,28 @@
 (the full run, about 98.9% test accuracy, is in the README)."""
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
 pytest.importorskip("sklearn")
 
 import gpugrad as tf  # noqa: E402
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "digits_cnn.py"
 
-
-def _example():
-    spec = importlib.util.spec_from_file_location("digits_cnn_example", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_a_short_run_learns(backend):
+def test_a_short_run_learns(backend, example):
     # two epochs (a few seconds on the numpy backend)
-    accuracy = _example().train(epochs=2, verbose=False)
+    accuracy = example("digits_cnn").train(epochs=2, verbose=False)
     assert accuracy > 0.8, accuracy
 
 
-def test_main_prints_accuracy_and_a_progress_bar(capsys):
-    previous = tf.get_backend()
-    try:
-        assert _example().main(["--backend", "numpy", "--epochs", "1"]) == 0
-    finally:
-        tf.set_backend(previous)
+def test_main_prints_accuracy_and_a_progress_bar(capsys, example, numpy_main):
+    assert numpy_main(example("digits_cnn"), "--epochs", "1") == 0
     captured = capsys.readouterr()
     assert "epoch  1/1" in captured.out and "final test accuracy" in captured.out
     assert "[##############################] 43/43" in captured.err
 
 
-def test_layers_shapes_and_variables():
-    model = _example().build_model(0)
+def test_layers_shapes_and_variables(example):
+    model = example("digits_cnn").build_model(0)
     assert [v.shape for v in model.trainable_variables] == [
         (3, 3, 1, 32), (32,), (3, 3, 32, 64), (64,), (256, 128), (128,), (128, 10), (10,)]
     assert model(tf.zeros([5, 8, 8, 1])).shape == (5, 10)
