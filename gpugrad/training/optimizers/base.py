@@ -15,6 +15,7 @@ from gpugrad.core import dtypes
 from gpugrad.runtime import engine
 from gpugrad.api.ops import convert
 from gpugrad.backends import current
+from gpugrad.backends.numpy_backend import ignore_fp_errors, restore_fp_errors
 from gpugrad.compile.optim_codegen import UpdateRule, generate, load_rule, numpy_update_in_place
 from gpugrad.core.tensor import Tensor, leaf, WeakIdDict, buffers_lock, shape_str
 from gpugrad.api.variables import Variable, registry
@@ -101,7 +102,9 @@ class Optimizer:
             cost = leaf(value.data_buffer(), value.shape, value.dtype)
         work = self._prepare(grads, "minimize")
         del value, grads  # lazy gradient graphs hold the variables' old leaves; let them go
-        self._apply(work, cost)
+        # variable_grads' results are buffers of their own (engine.run_plan copies an input a
+        # plan passes through), so none aliases a variable: no overlap test
+        self._apply(work, cost, own_buffers=True)
         return cost
 
     def compute_gradients(self, f: Callable[[], Tensor],
@@ -328,7 +331,8 @@ class Optimizer:
 
     # --- the update ------------------------------------------------------------------------------
 
-    def _apply(self, pairs: list[tuple[Variable, Any]], cost: Tensor | None) -> None:
+    def _apply(self, pairs: list[tuple[Variable, Any]], cost: Tensor | None,
+               own_buffers: bool = False) -> None:
         with self._lock:
             backend = current()
             runner = getattr(backend, "run_update", None)
@@ -351,7 +355,8 @@ class Optimizer:
             # (another thread's variable_grads sees it before or after this step).
             with buffers_lock.writing():
                 updated = {id(var): retire_leaf(var).buf for var, _ in pairs}
-                pairs = self._unalias(pairs, cost, updated)
+                if not own_buffers:
+                    pairs = self._unalias(pairs, cost, updated)
                 grad_of = {id(var): g for var, g in pairs}
                 for (dt, t), members in groups.items():
                     arrays = [[updated[id(var)] for var, _, _ in members],
@@ -414,7 +419,8 @@ def _run_numpy(update, rule: UpdateRule, dtype: str, arrays: list[list], scalars
     t = dtypes.NUMPY[dtype]
     args = [t.type(scalars[s]) for s in rule.scalars]
     step = CHUNK_BYTES // t.itemsize
-    with np.errstate(all="ignore"):   # NaN and Inf flow through as IEEE values, as on the GPU
+    token = ignore_fp_errors()   # NaN and Inf flow through as IEEE values, as on the GPU
+    try:
         for per_var in zip(*arrays):
             if per_var[0].size <= step:   # one chunk: the arrays as they are (no views to make)
                 update(*per_var, *args)
@@ -423,5 +429,7 @@ def _run_numpy(update, rule: UpdateRule, dtype: str, arrays: list[list], scalars
             for start in range(0, flat[0].size, step):
                 part = [a[start:start + step] for a in flat]
                 update(*part, *args)   # writes w and the states in place
+    finally:
+        restore_fp_errors(token)
 
 
