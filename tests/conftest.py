@@ -81,3 +81,18 @@ def numpy_main():
         finally:
             tf.set_backend(previous)
     return run
+
+
+@pytest.fixture
+def variables():
+    """variables(values, **kw): a float32 tf.variable, disposed after the test."""
+    import numpy as np
+    made = []
+
+    def make(values, **kw):
+        v = tf.variable(tf.tensor(np.asarray(values, np.float32)), **kw)
+        made.append(v)
+        return v
+    yield make
+    for v in made:
+        v.dispose()

@@ -28,19 +28,6 @@ def assert_disjoint(*tensors):
             assert e1 <= s2 or e2 <= s1 or s1 == e1 or s2 == e2, "two results share memory"
 
 
-@pytest.fixture
-def variables():
-    made = []
-
-    def make(values, **kw):
-        v = tf.variable(tf.tensor(values), **kw)
-        made.append(v)
-        return v
-    yield make
-    for v in made:
-        v.dispose()
-
-
 def test_value_of_times_one_never_aliases_the_variable(backend, variables):
     """f = v * 1.0: the second (cached) call returned v's own buffer as the value, so the next
     apply_gradients changed a result the caller held."""

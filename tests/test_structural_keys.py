@@ -9,19 +9,6 @@ import pytest
 import gpugrad as tf
 
 
-@pytest.fixture
-def variables():
-    made = []
-
-    def make(values, **kw):
-        v = tf.variable(tf.tensor(np.asarray(values, np.float32)), **kw)
-        made.append(v)
-        return v
-    yield make
-    for v in made:
-        v.dispose()
-
-
 def grads_of(f, var_list):
     value, grads = tf.variable_grads(f, var_list)
     return float(value.numpy()), {k: (None if g is None else g.numpy()) for k, g in grads.items()}

@@ -126,7 +126,24 @@ def _positive_int(who: str, name: str, value: Any) -> int:
     return int(value)
 
 
-class Dense:
+class _KernelAndBias:
+    """A layer's trainable kernel (its shape's last axis is the output size) and optional
+    bias, named '<name>/kernel' and '<name>/bias'."""
+
+    def _make_weights(self, kernel_shape: tuple, kernel_initializer, bias_initializer,
+                      use_bias: bool, rng, dtype: str) -> None:
+        self.kernel: Variable = variable(_initializer(kernel_initializer)(kernel_shape, rng, dtype),
+                                         name=f"{self.name}/kernel")
+        self.bias: Variable | None = variable(
+            _initializer(bias_initializer)((kernel_shape[-1],), rng, dtype),
+            name=f"{self.name}/bias") if use_bias else None
+
+    @property
+    def trainable_variables(self) -> list[Variable]:
+        return [v for v in (self.kernel, self.bias) if v is not None and v.trainable]
+
+
+class Dense(_KernelAndBias):
     """y = activation(x @ kernel + bias), for x of shape [..., input_dim].
 
     The kernel and bias are trainable variables named '<name>/kernel' and '<name>/bias', drawn
@@ -142,16 +159,8 @@ class Dense:
         self.name = name or f"dense_{next(_layer_ids)}"
         dtype = dtypes.canonical(dtype)
         rng = _rng(seed)
-        self.kernel: Variable = variable(
-            _initializer(kernel_initializer)((self.input_dim, self.units), rng, dtype),
-            name=f"{self.name}/kernel")
-        self.bias: Variable | None = variable(
-            _initializer(bias_initializer)((self.units,), rng, dtype),
-            name=f"{self.name}/bias") if use_bias else None
-
-    @property
-    def trainable_variables(self) -> list[Variable]:
-        return [v for v in (self.kernel, self.bias) if v is not None and v.trainable]
+        self._make_weights((self.input_dim, self.units), kernel_initializer, bias_initializer,
+                           use_bias, rng, dtype)
 
     def __call__(self, x: Any) -> Tensor:
         x = O.convert(x)
@@ -176,7 +185,7 @@ def _pair(who: str, name: str, value: Any) -> tuple[int, int]:
     return v, v
 
 
-class Conv2D:
+class Conv2D(_KernelAndBias):
     """y = activation(conv2d(x, kernel, strides, padding) + bias) for NHWC x of shape
     [batch, height, width, input_channels]; kernel [kh, kw, input_channels, filters], named
     '<name>/kernel' and '<name>/bias' as Dense's."""
@@ -194,16 +203,8 @@ class Conv2D:
         self.name = name or f"conv2d_{next(_layer_ids)}"
         dtype = dtypes.canonical(dtype)
         rng = _rng(seed)
-        shape = self.kernel_size + (self.input_channels, self.filters)
-        self.kernel: Variable = variable(_initializer(kernel_initializer)(shape, rng, dtype),
-                                         name=f"{self.name}/kernel")
-        self.bias: Variable | None = variable(
-            _initializer(bias_initializer)((self.filters,), rng, dtype),
-            name=f"{self.name}/bias") if use_bias else None
-
-    @property
-    def trainable_variables(self) -> list[Variable]:
-        return [v for v in (self.kernel, self.bias) if v is not None and v.trainable]
+        self._make_weights(self.kernel_size + (self.input_channels, self.filters), kernel_initializer,
+                           bias_initializer, use_bias, rng, dtype)
 
     def __call__(self, x: Any) -> Tensor:
         y = O.conv2d(x, self.kernel, self.strides, self.padding, "NHWC", self.dilations)
