@@ -69,7 +69,7 @@ if command -v nvidia-smi > /dev/null; then
 else
     note "note     nvidia-smi              not on PATH"
 fi
-python3 -c "import sys, numpy, cupy; print(sys.version); print('numpy', numpy.__version__, 'cupy', cupy.__version__)" \
+python3 -c "import sys, numpy, cupy, gpugrad.core.nodes as n; print(sys.version); print('numpy', numpy.__version__, 'cupy', cupy.__version__, 'C node', n.COMPILED)" \
     2>&1 | tee "$OUT/versions.log"
 
 # --- the checks --------------------------------------------------------------------------------

@@ -8,7 +8,6 @@ autodiff walk can tell which nodes a function created (ids after its start).
 from __future__ import annotations
 
 import contextlib
-import itertools
 import math
 import threading
 import weakref
@@ -18,10 +17,9 @@ import numpy as np
 
 from gpugrad.core import dtypes
 from gpugrad.core import primitives as P
-from gpugrad.core.caches import Table
+from gpugrad.core.nodes import NO_OP, Node, ids, make_leaf
 from gpugrad.core.snippets import numpy_function
 
-ids = itertools.count()   # node ids: creation order, so a topological order
 
 Shape = tuple
 
@@ -47,82 +45,14 @@ def shape_str(shape: Sequence[int]) -> str:
     return ",".join(str(d) for d in shape)
 
 
-# --- structural keys ---------------------------------------------------------------------
-#
-# Every node carries ``key``, an int naming its structure, computed in its constructor from
-# its op, arg, dtype, shape and its sources' keys (hash-consing: equal structures get the same
-# int, so a key is compared in O(1) and no tuple tree is ever hashed again). A leaf's key is
-# its own id: a key names the very leaves a graph reads, so a plan cached under it knows its
-# input tensors. Ids and interned keys come from one counter and are never reused, so a key
-# that is dropped from the table (it is cleared when large) can only miss, never match another
-# structure. A custom gradient (its function may close over anything) gets a fresh key, so a
-# graph over it never matches a cached one. ``lo`` is the smallest id among the node and its
-# unrealized-at-creation op ancestors (NO_OP for leaves and constants): a gradient call whose
-# result has lo >= its start created every op of its graph itself.
-# The key identifies the expression tree: two graphs that differ only in which equal
-# subexpressions they share get one key (their values are the same expressions of the same
-# leaves; the plans deduplicate equal instructions anyway).
+class Tensor(Node):
+    """An n-dimensional array in a backend's memory, or a lazy op that computes one.
 
-NO_OP = 1 << 62
-_keys = Table("structural keys", 1 << 17)
-_keys_get = _keys.get   # (cleared in place, never replaced)
+    Its fields and structural key are the node's (gpugrad/core/nodes.py):
+    Tensor(op, src, arg, shape, dtype)."""
 
-
-def _intern(k: tuple) -> int:
-    if len(_keys) >= _keys.limit:
-        _keys.clear()
-    return _keys.setdefault(k, next(ids))
-
-
-class Tensor:
-    """An n-dimensional array in a backend's memory, or a lazy op that computes one."""
-
-    __slots__ = ("op", "src", "arg", "shape", "dtype", "buf", "id", "key", "lo", "__weakref__")
+    __slots__ = ()
     __array_priority__ = 1000  # numpy defers ``ndarray + Tensor`` to Tensor.__radd__
-
-    def __init__(self, op: str, src: tuple, arg: Any, shape: tuple, dtype: str):
-        self.op = op
-        self.src = src
-        self.arg = arg
-        self.shape = shape
-        self.dtype = dtype
-        self.buf = None   # a realized tensor is made by leaf(), or realized by the engine
-        self.id = i = next(ids)
-        # The structural key, built as the graph is (see node_key): a repeated gradient call
-        # finds its plan from y.key without walking the graph again.
-        if src:
-            if len(src) == 2:
-                a, b = src
-                k = (op, arg, dtype, shape, a.key, b.key)
-                lo = a.lo
-                if b.lo < lo:
-                    lo = b.lo
-            elif len(src) == 1:
-                a = src[0]
-                k = (op, arg, dtype, shape, a.key)
-                lo = a.lo
-            else:
-                k = (op, arg, dtype, shape, *[s.key for s in src])
-                lo = min([s.lo for s in src])
-            self.lo = i if i < lo else lo
-            try:
-                key = _keys_get(k)
-            except TypeError:     # an unhashable arg (a list, say): a key of its own
-                key = i
-            if key is None:
-                # A custom gradient's function and saved tensors: never a shared key (nor
-                # held by the table)
-                key = i if op == "custom_grad" else _intern(k)
-            self.key = key
-        elif op == "const":
-            self.lo = NO_OP
-            # by repr where == would confuse values (0.0 and -0.0) or never match (NaN)
-            k = ("C", arg if arg and arg == arg else repr(arg), shape, dtype)
-            key = _keys_get(k)
-            self.key = key if key is not None else _intern(k)
-        else:   # (leaf() makes realized leaves the same way, without this constructor)
-            self.lo = NO_OP
-            self.key = i
 
     # --- reading values -------------------------------------------------------------
     @property
@@ -379,23 +309,10 @@ def leaf(buf: Any, shape: tuple, dtype: str, tracked: bool = True) -> Tensor:
     """The one constructor of realized leaves: a tensor over a backend buffer. tf.memory()
     counts it and an open tf.tidy() disposes it, unless tracked is False (a variable's value,
     tracked outside tidy scopes; an engine-owned constant)."""
-    # Every result of a cached gradient call is one of these: the fields are set here, as
-    # Tensor() sets a leaf's (its key is its id), without the constructor's op branches.
-    t = _new(Tensor)
-    t.op = "buffer"
-    t.src = ()
-    t.arg = None
-    t.shape = shape
-    t.dtype = dtype
-    t.buf = buf
-    t.id = t.key = next(ids)
-    t.lo = NO_OP
+    t = make_leaf(Tensor, buf, shape, dtype)
     if tracked:
         track(t)
     return t
-
-
-_new = object.__new__
 
 
 def variable_leaf(buf: Any, shape: tuple, dtype: str) -> Tensor:

@@ -1,0 +1,126 @@
+"""Graph nodes: the fields every tensor carries, and its structural key, built as it is made.
+
+Tracing f builds one node per op, so building a node is most of what a cached gradient call
+costs at small sizes. The node is therefore made by a small C type where the extension
+``gpugrad.core._nodes`` was compiled at install (``_nodes.c``), and by the Python class
+``PyNode`` otherwise (a source checkout on PYTHONPATH, a machine without a C compiler, or
+GPUGRAD_PURE_PYTHON=1). Both compute the same fields from the same ``ids`` counter and the same
+key table, so their keys are interchangeable (tests/test_nodes.py builds each structure with
+both and compares).
+
+Structural keys: every node carries ``key``, an int naming its structure, computed when it is
+made from its op, arg, dtype, shape and its sources' keys (hash-consing: equal structures get
+the same int, so a key is compared in O(1) and no tuple tree is ever hashed again). A leaf's key
+is its own id: a key names the very leaves a graph reads, so a plan cached under it knows its
+input tensors. Ids and interned keys come from one counter and are never reused, so a key that
+is dropped from the table (it is cleared when large) can only miss, never match another
+structure. A custom gradient (its function may close over anything) gets a fresh key, so a
+graph over it never matches a cached one; so does a node whose arg cannot be hashed. ``lo`` is
+the smallest id among the node and its unrealized-at-creation op ancestors (NO_OP for leaves
+and constants): a gradient call whose result has lo >= its start created every op of its graph
+itself. The key identifies the expression tree: two graphs that differ only in which equal
+subexpressions they share get one key (their values are the same expressions of the same
+leaves; the plans deduplicate equal instructions anyway).
+"""
+from __future__ import annotations
+
+import itertools
+import os
+from typing import Any
+
+from gpugrad.core.caches import Table
+
+ids = itertools.count()   # node ids: creation order, so a topological order
+NO_OP = 1 << 62
+_keys = Table("structural keys", 1 << 17)
+_keys_get = _keys.get   # (cleared in place, never replaced)
+
+
+def _intern(k: tuple) -> int:
+    if len(_keys) >= _keys.limit:
+        _keys.clear()
+    return _keys.setdefault(k, next(ids))
+
+
+def const_key(arg: Any, shape: tuple, dtype: str) -> int:
+    """The key of a constant: by repr where == would confuse values (0.0 and -0.0) or never
+    match (NaN)."""
+    k = ("C", arg if arg and arg == arg else repr(arg), shape, dtype)
+    key = _keys_get(k)
+    return key if key is not None else _intern(k)
+
+
+class PyNode:
+    """The node in Python: the reference for _nodes.c, which computes the same fields."""
+
+    __slots__ = ("op", "src", "arg", "shape", "dtype", "buf", "id", "key", "lo", "__weakref__")
+
+    def __init__(self, op: str, src: tuple, arg: Any, shape: tuple, dtype: str):
+        self.op = op
+        self.src = src
+        self.arg = arg
+        self.shape = shape
+        self.dtype = dtype
+        self.buf = None   # a realized tensor is made by make_leaf, or realized by the engine
+        self.id = i = next(ids)
+        if src:
+            if len(src) == 2:
+                a, b = src
+                k = (op, arg, dtype, shape, a.key, b.key)
+                lo = a.lo
+                if b.lo < lo:
+                    lo = b.lo
+            elif len(src) == 1:
+                a = src[0]
+                k = (op, arg, dtype, shape, a.key)
+                lo = a.lo
+            else:
+                k = (op, arg, dtype, shape, *[s.key for s in src])
+                lo = min([s.lo for s in src])
+            self.lo = i if i < lo else lo
+            try:
+                key = _keys_get(k)
+            except TypeError:     # an unhashable arg (a list, say): a key of its own
+                key = i
+            if key is None:
+                # A custom gradient's function and saved tensors: never a shared key (nor
+                # held by the table)
+                key = i if op == "custom_grad" else _intern(k)
+            self.key = key
+        elif op == "const":
+            self.lo = NO_OP
+            self.key = const_key(arg, shape, dtype)
+        else:
+            self.lo = NO_OP
+            self.key = i
+
+
+def py_make_leaf(cls: type, buf: Any, shape: tuple, dtype: str) -> PyNode:
+    """A realized leaf of class cls over buf: op "buffer", no sources, its key its id."""
+    t = object.__new__(cls)
+    t.op = "buffer"
+    t.src = ()
+    t.arg = None
+    t.shape = shape
+    t.dtype = dtype
+    t.buf = buf
+    t.id = t.key = next(ids)
+    t.lo = NO_OP
+    return t
+
+
+try:
+    from gpugrad.core import _nodes as _c
+except ImportError:   # not compiled: the Python node
+    _c = None
+if os.environ.get("GPUGRAD_PURE_PYTHON"):
+    _c = None
+
+COMPILED = _c is not None
+if COMPILED:
+    _c.configure(ids, _keys, _intern, const_key, NO_OP)
+    Node = _c.Node
+    make_leaf = _c.make_leaf
+else:
+    Node = PyNode
+    make_leaf = py_make_leaf

@@ -1,0 +1,158 @@
+"""The graph node (gpugrad/core/nodes.py): the C type of _nodes.c and the Python PyNode must
+compute the same fields, keys and lo for the same structures, and fail the same way."""
+from __future__ import annotations
+
+import gc
+import math
+import os
+import weakref
+
+import pytest
+
+from gpugrad.core import nodes
+from gpugrad.core.tensor import Tensor
+
+C = pytest.mark.skipif(not nodes.COMPILED, reason="gpugrad.core._nodes is not compiled here")
+
+
+class PyT(nodes.PyNode):
+    __slots__ = ()
+
+
+def kinds():
+    """The node classes present: the Python one always, the compiled one where built."""
+    out = [PyT]
+    if nodes.COMPILED:
+        class CT(nodes._c.Node):
+            __slots__ = ()
+        out.append(CT)
+    return out
+
+
+def test_ci_builds_the_compiled_node():
+    # ci/test.sh sets this: a CI run that silently fell back to the Python node would not
+    # test _nodes.c at all.
+    if os.environ.get("GPUGRAD_REQUIRE_COMPILED"):
+        assert nodes.COMPILED and nodes.Node is nodes._c.Node
+    if os.environ.get("GPUGRAD_PURE_PYTHON"):
+        assert nodes.Node is nodes.PyNode
+
+
+def build(cls, leaves):
+    """One graph of every branch of the constructor, over the given leaves."""
+    a, b = leaves
+    one = cls("exp", (a,), None, (2,), "float32")
+    two = cls("mul", (one, b), None, (2,), "float32")
+    three = cls("concat", (a, b, two), 0, (6,), "float32")
+    unhashable = cls("pad", (three,), [1, 2], (9,), "float32")
+    custom = cls("custom_grad", (two, a), ("fn",), (2,), "float32")
+    consts = [cls("const", (), v, (2,), "float32") for v in (0.0, -0.0, math.nan, 1.0, 1)]
+    return [one, two, three, unhashable, custom, *consts]
+
+
+def make_leaf(cls, buf, shape, dtype):
+    """The leaf maker of cls's kind."""
+    maker = nodes.py_make_leaf if issubclass(cls, nodes.PyNode) else nodes._c.make_leaf
+    return maker(cls, buf, shape, dtype)
+
+
+def fields(n):
+    """Everything but the sources themselves (equal structures have distinct inner nodes)."""
+    return (n.op, len(n.src), n.arg, n.shape, n.dtype, n.buf)
+
+
+@pytest.mark.parametrize("cls", kinds(), ids=lambda c: c.__mro__[1].__module__)
+def test_fields_keys_and_lo_of_every_branch(cls):
+    leaves = [make_leaf(cls, None, (2,), "float32") for _ in range(2)]
+    first, again = build(cls, leaves), build(cls, leaves)
+    for n, m in zip(first, again):
+        assert fields(n) == fields(m) and m.id > n.id
+    one, two, three, unhashable, custom = first[:5]
+    # an equal structure over the same leaves shares its key; the leaves bound lo
+    assert [n.key for n in first[:3]] == [m.key for m in again[:3]]
+    assert one.lo == one.id and two.lo == one.id and three.lo == one.id
+    # an unhashable arg and a custom gradient get keys of their own: their ids
+    assert unhashable.key == unhashable.id and custom.key == custom.id
+    # constants: by value, but 0.0 and -0.0 differ, NaN matches NaN, 1.0 and 1 are equal
+    zero, minus_zero, nan, one_f, one_i = first[5:]
+    assert zero.key != minus_zero.key and nan.key == again[7].key and one_f.key == one_i.key
+    assert all(c.lo == nodes.NO_OP for c in first[5:])
+    # a leaf of another kind: its key is its id, its lo NO_OP
+    plain = cls("variable", (), None, (2,), "float32")
+    assert plain.key == plain.id and plain.lo == nodes.NO_OP and plain.buf is None
+
+
+@C
+def test_the_c_node_and_pynode_agree_on_keys():
+    CT = kinds()[1]
+    leaves = [make_leaf(CT, None, (2,), "float32") for _ in range(2)]
+    c_graph, py_graph = build(CT, leaves), build(PyT, leaves)
+    for c, p in zip(c_graph, py_graph):
+        assert fields(c) == fields(p)
+        if c.key != c.id:   # shared keys must match across the two types
+            assert c.key == p.key
+    # a graph mixing the two reads each source's key and lo the same way
+    mixed = CT("add", (py_graph[1], c_graph[0]), None, (2,), "float32")
+    pure = PyT("add", (py_graph[1], c_graph[0]), None, (2,), "float32")
+    assert mixed.key == pure.key and mixed.lo == pure.lo
+
+
+@pytest.mark.parametrize("cls", kinds(), ids=lambda c: c.__mro__[1].__module__)
+def test_make_leaf(cls):
+    buf = object()
+    t = make_leaf(cls, buf, (3, 1), "int32")
+    assert type(t) is cls and fields(t) == ("buffer", 0, None, (3, 1), "int32", buf)
+    assert t.src == ()
+    assert t.key == t.id and t.lo == nodes.NO_OP
+    t.buf = None   # the engine realizes and disposes by setting buf
+    assert t.buf is None
+
+
+@C
+def test_c_node_errors():
+    CT = kinds()[1]
+    leaf = make_leaf(CT, None, (2,), "float32")
+    with pytest.raises(TypeError, match="5 positional"):
+        CT("exp", (leaf,), None, (2,))
+    with pytest.raises(TypeError, match="5 positional"):
+        CT("exp", (leaf,), None, (2,), dtype="float32")
+    with pytest.raises(TypeError, match="sources are a tuple"):
+        CT("exp", [leaf], None, (2,), "float32")
+    with pytest.raises(AttributeError):
+        CT("exp", (object(),), None, (2,), "float32")
+    with pytest.raises(TypeError, match="subclass of Node"):
+        nodes.make_leaf(object, None, (2,), "float32")
+    with pytest.raises(TypeError, match="4 arguments"):
+        nodes._c.make_leaf(CT, None, (2,))
+
+    class BadHash:
+        def __hash__(self):
+            raise ValueError("no hash")
+    with pytest.raises(ValueError, match="no hash"):   # only TypeError means unhashable
+        CT("exp", (leaf,), BadHash(), (2,), "float32")
+
+
+@pytest.mark.parametrize("cls", kinds(), ids=lambda c: c.__mro__[1].__module__)
+def test_weak_references_cycles_and_long_chains_are_freed(cls):
+    t = cls("exp", (make_leaf(cls, None, (1,), "float32"),), None, (1,), "float32")
+    ref = weakref.ref(t)
+    del t
+    assert ref() is None
+    # a node whose arg refers back to it is a cycle the collector must free
+    box = []
+    t = cls("custom_grad", (make_leaf(cls, None, (1,), "float32"),), box, (1,), "float32")
+    box.append(t)
+    ref = weakref.ref(t)
+    del t, box
+    gc.collect()
+    assert ref() is None
+    # a chain far deeper than the C stack allows recursion for is freed without a crash
+    x = make_leaf(cls, None, (1,), "float32")
+    for _ in range(200_000):
+        x = cls("neg", (x,), None, (1,), "float32")
+    del x
+
+
+def test_tensor_is_the_selected_node():
+    assert issubclass(Tensor, nodes.Node)
+    assert Tensor.__slots__ == ()
