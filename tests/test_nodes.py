@@ -156,3 +156,54 @@ def test_weak_references_cycles_and_long_chains_are_freed(cls):
 def test_tensor_is_the_selected_node():
     assert issubclass(Tensor, nodes.Node)
     assert Tensor.__slots__ == ()
+
+
+def _operands():
+    import numpy as np
+
+    import gpugrad as tf
+    from gpugrad.core import tensor as T
+    f32 = tf.tensor(np.arange(4, dtype=np.float32))
+    disposed = tf.variable(tf.tensor([1.0, 2.0, 3.0, 4.0]))
+    disposed.dispose()
+    return {
+        "f32": f32, "f32 again": tf.tensor(np.ones(4, np.float32)),
+        "f64": tf.tensor(np.arange(4), dtype="float64"),
+        "f32 other shape": tf.tensor(np.ones((2, 1), np.float32)),
+        "int32": tf.tensor(np.arange(4, dtype=np.int32)), "bool": tf.tensor([True, False, True, True]),
+        "const": T.const(2.0, (4,), "float32"), "lazy": tf.exp(f32),
+        "variable": tf.variable(tf.tensor(np.arange(4, dtype=np.float32))),
+        "disposed variable": disposed, "float": 2.5, "int": 3, "list": [1.0, 2.0, 3.0, 4.0],
+        "ndarray": np.ones(4, np.float32), "None": None, "str": "x",
+    }
+
+
+def _outcome(fn, args):
+    try:
+        out = fn(*args)
+    except Exception as e:   # the same error, word for word
+        return ("raised", type(e), str(e))
+    return ("node", type(out), out.op, out.shape, out.dtype, out.key, len(out.src))
+
+
+@C
+def test_compiled_elementwise_ops_match_their_python_functions():
+    import itertools
+
+    import gpugrad as tf
+    ops = _operands()
+    for name in ("add", "mul", "less", "atan2", "exp", "neg", "abs", "logical_not"):
+        op = getattr(tf, name)
+        general = getattr(op, "__wrapped__", op)
+        arity = 1 if name in ("exp", "neg", "abs", "logical_not") else 2
+        for combo in itertools.product(ops, repeat=arity):
+            args = [ops[k] for k in combo]
+            got, want = _outcome(op, args), _outcome(general, args)
+            if "list" in combo or "ndarray" in combo or not any(isinstance(a, Tensor) for a in args):
+                got, want = got[:5], want[:5]   # converted to a new leaf in each call
+            assert got == want, (name, combo)
+    # as methods and operators, bound like functions
+    a, v = ops["f32"], ops["variable"]
+    assert (a + v).key == tf.add(a, v).key == a.add(v).key
+    assert (v * a).key == tf.mul(v, a).key and (-a).key == tf.neg(a).key
+    assert repr(tf.add) == "<gpugrad elementwise op add>" and tf.add.__name__ == "add"

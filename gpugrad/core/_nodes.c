@@ -114,20 +114,9 @@ static long long op_key(PyObject *op, PyObject *src, PyObject *arg, PyObject *sh
     return key;
 }
 
-static int Node_init(Node *self, PyObject *args, PyObject *kwds) {
-    if ((kwds != NULL && PyDict_GET_SIZE(kwds)) || PyTuple_GET_SIZE(args) != 5) {
-        PyErr_SetString(PyExc_TypeError,
-                        "Node(op, src, arg, shape, dtype) takes 5 positional arguments");
-        return -1;
-    }
-    PyObject *op = PyTuple_GET_ITEM(args, 0), *src = PyTuple_GET_ITEM(args, 1),
-             *arg = PyTuple_GET_ITEM(args, 2), *shape = PyTuple_GET_ITEM(args, 3),
-             *dtype = PyTuple_GET_ITEM(args, 4);
-    if (!PyTuple_Check(src)) {
-        PyErr_Format(PyExc_TypeError, "a node's sources are a tuple, got %.200s",
-                     Py_TYPE(src)->tp_name);
-        return -1;
-    }
+/* Sets every field of a node (its sources a tuple): nodes.py's PyNode.__init__. */
+static int node_fill(Node *self, PyObject *op, PyObject *src, PyObject *arg, PyObject *shape,
+                     PyObject *dtype) {
     Py_INCREF(op); Py_XSETREF(self->op, op);
     Py_INCREF(src); Py_XSETREF(self->src, src);
     Py_INCREF(arg); Py_XSETREF(self->arg, arg);
@@ -138,7 +127,7 @@ static int Node_init(Node *self, PyObject *args, PyObject *kwds) {
     if (next_id(&i) < 0) return -1;
     self->id = i;
     if (PyTuple_GET_SIZE(src)) {
-        long long lo;
+        long long lo = i;
         long long key = op_key(op, src, arg, shape, dtype, i, &lo);
         if (key == -1 && PyErr_Occurred()) return -1;
         self->key = key;
@@ -155,6 +144,22 @@ static int Node_init(Node *self, PyObject *args, PyObject *kwds) {
         self->key = i;
     }
     return 0;
+}
+
+static int Node_init(Node *self, PyObject *args, PyObject *kwds) {
+    if ((kwds != NULL && PyDict_GET_SIZE(kwds)) || PyTuple_GET_SIZE(args) != 5) {
+        PyErr_SetString(PyExc_TypeError,
+                        "Node(op, src, arg, shape, dtype) takes 5 positional arguments");
+        return -1;
+    }
+    PyObject *src = PyTuple_GET_ITEM(args, 1);
+    if (!PyTuple_Check(src)) {
+        PyErr_Format(PyExc_TypeError, "a node's sources are a tuple, got %.200s",
+                     Py_TYPE(src)->tp_name);
+        return -1;
+    }
+    return node_fill(self, PyTuple_GET_ITEM(args, 0), src, PyTuple_GET_ITEM(args, 2),
+                     PyTuple_GET_ITEM(args, 3), PyTuple_GET_ITEM(args, 4));
 }
 
 static int Node_traverse(Node *self, visitproc visit, void *arg) {
@@ -241,6 +246,185 @@ static PyObject *make_leaf(PyObject *module, PyObject *const *args, Py_ssize_t n
     return (PyObject *)t;
 }
 
+/* --- elementwise ops: the common case of gpugrad/api/ops/elementwise.py's _unary and _binary
+ *
+ * An ElementwiseOp wraps the op's Python function (``general``, the op's one definition) and
+ * takes, without a Python frame, exactly the branch that function takes first: every operand
+ * a tensor (a variable read as its value, by its _node()) of one shape and one float dtype (a
+ * unary op: of any dtype but bool, a float one if the op needs it), none a constant, gives
+ * the node at once. Everything else is a call of ``general``, with the same arguments (the
+ * variables already read), so errors and the other branches are its. */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *name, *general, *tensor_cls, *floats, *bool_, *dict;
+    int arity, out_bool, needs_float;
+    vectorcallfunc vectorcall;
+} ElementwiseOp;
+
+static PyObject *node_str;   /* "_node" */
+
+/* x itself, or a variable's current value (x._node()); a new reference */
+static PyObject *operand(ElementwiseOp *self, PyObject *x) {
+    if (Py_TYPE(x) != (PyTypeObject *)self->tensor_cls &&
+            PyObject_TypeCheck(x, (PyTypeObject *)self->tensor_cls))
+        return PyObject_CallMethodNoArgs(x, node_str);
+    Py_INCREF(x);
+    return x;
+}
+
+/* 1 where x is a tensor that the fast branch takes, 0 where not, -1 on error */
+static int fast_operand(ElementwiseOp *self, PyObject *x, int float_only) {
+    if (Py_TYPE(x) != (PyTypeObject *)self->tensor_cls) return 0;
+    Node *n = (Node *)x;
+    if (is_ascii(n->op, "const")) return 0;
+    if (float_only) return PySet_Contains(self->floats, n->dtype);
+    return PyObject_RichCompareBool(n->dtype, self->bool_, Py_NE);
+}
+
+static PyObject *new_node(ElementwiseOp *self, PyObject *src, PyObject *shape, PyObject *dtype) {
+    PyTypeObject *cls = (PyTypeObject *)self->tensor_cls;
+    Node *t = (Node *)cls->tp_alloc(cls, 0);
+    if (t == NULL) return NULL;
+    if (node_fill(t, self->name, src, Py_None, shape, dtype) < 0) {
+        Py_DECREF(t);
+        return NULL;
+    }
+    return (PyObject *)t;
+}
+
+static PyObject *fast_path(ElementwiseOp *self, PyObject *const *xs) {
+    /* NULL without an error: not the fast case */
+    if (self->arity == 1) {
+        int ok = fast_operand(self, xs[0], self->needs_float);
+        if (ok <= 0) return NULL;
+        Node *x = (Node *)xs[0];
+        PyObject *src = PyTuple_Pack(1, xs[0]);
+        if (src == NULL) return NULL;
+        PyObject *out = new_node(self, src, x->shape, x->dtype);
+        Py_DECREF(src);
+        return out;
+    }
+    int ok = fast_operand(self, xs[0], 1);
+    if (ok > 0) ok = fast_operand(self, xs[1], 1);
+    if (ok <= 0) return NULL;
+    Node *a = (Node *)xs[0], *b = (Node *)xs[1];
+    ok = PyObject_RichCompareBool(a->shape, b->shape, Py_EQ);
+    if (ok > 0) ok = PyObject_RichCompareBool(a->dtype, b->dtype, Py_EQ);
+    if (ok <= 0) return NULL;
+    PyObject *src = PyTuple_Pack(2, xs[0], xs[1]);
+    if (src == NULL) return NULL;
+    PyObject *out = new_node(self, src, a->shape, self->out_bool ? self->bool_ : a->dtype);
+    Py_DECREF(src);
+    return out;
+}
+
+static PyObject *ElementwiseOp_vectorcall(ElementwiseOp *self, PyObject *const *args,
+                                          size_t nargsf, PyObject *kwnames) {
+    Py_ssize_t n = PyVectorcall_NARGS(nargsf);
+    if (kwnames != NULL || n != self->arity)
+        return PyObject_Vectorcall(self->general, args, nargsf, kwnames);
+    PyObject *xs[2] = {NULL, NULL};
+    PyObject *out = NULL;
+    for (Py_ssize_t j = 0; j < n; j++)
+        if ((xs[j] = operand(self, args[j])) == NULL) goto done;
+    out = fast_path(self, xs);
+    if (out == NULL && !PyErr_Occurred())
+        out = PyObject_Vectorcall(self->general, xs, n, NULL);
+done:
+    Py_XDECREF(xs[0]);
+    Py_XDECREF(xs[1]);
+    return out;
+}
+
+static PyObject *ElementwiseOp_get(PyObject *self, PyObject *obj, PyObject *type) {
+    if (obj == NULL || obj == Py_None) {
+        Py_INCREF(self);
+        return self;
+    }
+    return PyMethod_New(self, obj);   /* t.add(u) and t + u, as a function's method */
+}
+
+static PyObject *ElementwiseOp_repr(ElementwiseOp *self) {
+    return PyUnicode_FromFormat("<gpugrad elementwise op %U>", self->name);
+}
+
+static int ElementwiseOp_traverse(ElementwiseOp *self, visitproc visit, void *arg) {
+    Py_VISIT(self->name);
+    Py_VISIT(self->general);
+    Py_VISIT(self->tensor_cls);
+    Py_VISIT(self->floats);
+    Py_VISIT(self->bool_);
+    Py_VISIT(self->dict);
+    return 0;
+}
+
+static int ElementwiseOp_clear(ElementwiseOp *self) {
+    Py_CLEAR(self->name);
+    Py_CLEAR(self->general);
+    Py_CLEAR(self->tensor_cls);
+    Py_CLEAR(self->floats);
+    Py_CLEAR(self->bool_);
+    Py_CLEAR(self->dict);
+    return 0;
+}
+
+static void ElementwiseOp_dealloc(ElementwiseOp *self) {
+    PyObject_GC_UnTrack(self);
+    ElementwiseOp_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyTypeObject ElementwiseOpType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "gpugrad.core._nodes.ElementwiseOp",
+    .tp_doc = "An elementwise op's Python function with its common case in C.",
+    .tp_basicsize = sizeof(ElementwiseOp),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL |
+                Py_TPFLAGS_METHOD_DESCRIPTOR,
+    .tp_call = PyVectorcall_Call,
+    .tp_vectorcall_offset = offsetof(ElementwiseOp, vectorcall),
+    .tp_descr_get = ElementwiseOp_get,
+    .tp_repr = (reprfunc)ElementwiseOp_repr,
+    .tp_dealloc = (destructor)ElementwiseOp_dealloc,
+    .tp_traverse = (traverseproc)ElementwiseOp_traverse,
+    .tp_clear = (inquiry)ElementwiseOp_clear,
+    .tp_dictoffset = offsetof(ElementwiseOp, dict),
+    .tp_getattro = PyObject_GenericGetAttr,
+    .tp_setattro = PyObject_GenericSetAttr,
+};
+
+/* elementwise_op(general, name, arity, out_bool, needs_float, tensor_cls, floats, bool_) */
+static PyObject *elementwise_op(PyObject *module, PyObject *args) {
+    PyObject *general, *name, *tensor_cls, *floats, *bool_;
+    int arity, out_bool, needs_float;
+    if (!PyArg_ParseTuple(args, "OUippO!O!U", &general, &name, &arity, &out_bool, &needs_float,
+                          &PyType_Type, &tensor_cls, &PyFrozenSet_Type, &floats, &bool_))
+        return NULL;
+    if (arity != 1 && arity != 2) {
+        PyErr_SetString(PyExc_ValueError, "elementwise_op: arity is 1 or 2");
+        return NULL;
+    }
+    if (!PyType_IsSubtype((PyTypeObject *)tensor_cls, &NodeType)) {
+        PyErr_SetString(PyExc_TypeError, "elementwise_op: tensor_cls must be a subclass of Node");
+        return NULL;
+    }
+    ElementwiseOp *op = PyObject_GC_New(ElementwiseOp, &ElementwiseOpType);
+    if (op == NULL) return NULL;
+    Py_INCREF(name); op->name = name;
+    Py_INCREF(general); op->general = general;
+    Py_INCREF(tensor_cls); op->tensor_cls = tensor_cls;
+    Py_INCREF(floats); op->floats = floats;
+    Py_INCREF(bool_); op->bool_ = bool_;
+    op->dict = NULL;
+    op->arity = arity;
+    op->out_bool = out_bool;
+    op->needs_float = needs_float;
+    op->vectorcall = (vectorcallfunc)ElementwiseOp_vectorcall;
+    PyObject_GC_Track(op);
+    return (PyObject *)op;
+}
+
 /* configure(ids, keys, intern, const_key, NO_OP) */
 static PyObject *configure(PyObject *module, PyObject *args) {
     PyObject *ids, *keys, *intern, *ckey;
@@ -258,6 +442,9 @@ static PyObject *configure(PyObject *module, PyObject *args) {
 static PyMethodDef module_methods[] = {
     {"make_leaf", (PyCFunction)(void (*)(void))make_leaf, METH_FASTCALL,
      "make_leaf(cls, buf, shape, dtype): a realized leaf (nodes.py's py_make_leaf)."},
+    {"elementwise_op", elementwise_op, METH_VARARGS,
+     "elementwise_op(general, name, arity, out_bool, needs_float, tensor_cls, floats, bool_): "
+     "general with its common case in C (see above)."},
     {"configure", configure, METH_VARARGS,
      "configure(ids, keys, intern, const_key, NO_OP): nodes.py's counter, table and rules."},
     {NULL, NULL, 0, NULL}
@@ -269,7 +456,9 @@ static struct PyModuleDef module_def = {
 };
 
 PyMODINIT_FUNC PyInit__nodes(void) {
-    if (PyType_Ready(&NodeType) < 0) return NULL;
+    if (PyType_Ready(&NodeType) < 0 || PyType_Ready(&ElementwiseOpType) < 0) return NULL;
+    node_str = PyUnicode_InternFromString("_node");
+    if (node_str == NULL) return NULL;
     buffer_str = PyUnicode_InternFromString("buffer");
     empty_tuple = PyTuple_New(0);
     if (buffer_str == NULL || empty_tuple == NULL) return NULL;

@@ -26,8 +26,9 @@ from __future__ import annotations
 
 import itertools
 import os
-from typing import Any
+from typing import Any, Callable
 
+from gpugrad.core import dtypes
 from gpugrad.core.caches import Table
 
 ids = itertools.count()   # node ids: creation order, so a topological order
@@ -124,3 +125,20 @@ if COMPILED:
 else:
     Node = PyNode
     make_leaf = py_make_leaf
+
+
+def elementwise_op(general: Callable, name: str, arity: int, out_bool: bool, needs_float: bool,
+                   tensor_cls: type) -> Callable:
+    """general, the Python function of an elementwise op, with its first branch (all operands
+    tensors of one shape and float dtype, none constant; see _nodes.c) taken in C where the
+    node is compiled; general itself otherwise. It binds as a method as a function does."""
+    if not COMPILED:
+        return general
+    op = _c.elementwise_op(general, name, arity, out_bool, needs_float, tensor_cls,
+                           dtypes.FLOATS, dtypes.bool_)
+    op.__name__ = general.__name__
+    op.__qualname__ = general.__qualname__
+    op.__doc__ = general.__doc__
+    op.__module__ = general.__module__
+    op.__wrapped__ = general   # inspect.signature and help() read the Python function
+    return op

@@ -14,6 +14,7 @@ from gpugrad.compile import lax
 from gpugrad.core import primitives as P
 from gpugrad.core import tensor as T
 from gpugrad.core.primitives import elementwise as _elementwise_records
+from gpugrad.core.nodes import elementwise_op
 from gpugrad.core.tensor import Tensor
 from gpugrad.api.ops.convert import cast, convert, shape_arg
 
@@ -82,7 +83,9 @@ def _elementwise(op: str, *args) -> Tensor:
 
 
 # The ops' common cases below are each op's whole cost in a traced f, so they test classes
-# (a Variable reads as its value) and read the dtypes they compare against from their closure.
+# (a Variable reads as its value) and read the dtypes they compare against from their closure;
+# where the C node is compiled, the first of them runs in C (nodes.elementwise_op), and these
+# functions take the rest.
 
 def _unary(op: str):
     needs_float = op in P.FLOAT_ONLY
@@ -97,7 +100,7 @@ def _unary(op: str):
         return _elementwise(op, x)
     fn.__name__ = fn.__qualname__ = op
     fn.__doc__ = f"Elementwise {op}; math in kernels/elementwise/{op}.cu."
-    return fn
+    return elementwise_op(fn, op, 1, False, needs_float, Tensor)
 
 
 def _binary(op: str):
@@ -127,7 +130,7 @@ def _binary(op: str):
         return _elementwise(op, a, b)
     fn.__name__ = fn.__qualname__ = op
     fn.__doc__ = f"Elementwise {op} with numpy broadcasting; math in kernels/elementwise/{op}.cu."
-    return fn
+    return elementwise_op(fn, op, 2, out_bool, True, Tensor) if fast else fn
 
 
 # Every public elementwise primitive is an op of its name: tf.exp, tf.atan2, ... (records in
