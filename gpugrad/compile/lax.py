@@ -18,7 +18,7 @@ import numpy as np
 from gpugrad.core import dtypes
 from gpugrad.core.primitives import PRIMITIVES, elementwise as _elementwise_records
 from gpugrad.core.primitives.record import COMPARE, FLOAT, LOGICAL, SELECT
-from gpugrad.core.tensor import Tensor, cast, const, elementwise as make, expand, gather, is_const, matmul, permute, reduce, reshape, same, scan, scatter_add, shape_str, slice_, unslice
+from gpugrad.core.tensor import Tensor, cast, const, elementwise as make, expand, gather, held_value, is_const, matmul, permute, reduce, reshape, same, scan, scatter_add, shape_str, slice_, unslice
 
 grad_dtype = dtypes.grad_dtype
 
@@ -153,51 +153,56 @@ def apply_number(name: str, x: Tensor, value: Any, left: bool = False) -> Tensor
     if rule == SELECT or rule == LOGICAL or x.dtype not in dtypes.FLOATS:
         return apply(name, value, x) if left else apply(name, x, value)
     dtype = x.dtype
-    c = const(value, x.shape, dtype)
-    xs = (c, x) if left else (x, c)
-    return _made(name, xs, dtype, rule)
+    held = held_value(value, dtype)
+    shortcut = _SHORTCUTS.get(name)
+    if shortcut is not None:   # (x ** 2 in f on every call: no constant node made for it)
+        found = shortcut(x, held, left)
+        if found is not None:
+            return found
+    c = Tensor("const", (), held, x.shape, dtype)   # const(value, x.shape, dtype)
+    return make(name, (c, x) if left else (x, c), dtype,
+                dtypes.bool_ if rule == COMPARE else None)
 
 
 def _made(name: str, xs: tuple, dtype: str, rule: str) -> Tensor:
     """The node of primitive name over operands of one shape and dtype, or its shortcut."""
     shortcut = _SHORTCUTS.get(name)
     if shortcut is not None:
-        found = shortcut(xs, dtype)
+        a, b = xs
+        found = shortcut(a, b.arg, False) if is_const(b) else None
+        if found is None and is_const(a):
+            found = shortcut(b, a.arg, True)
         if found is not None:
             return found
     return make(name, xs, dtype, dtypes.bool_ if rule == COMPARE else None)
 
 
 # --- shortcuts: x*1 and 1*x, x+0 are common in gradients; constant powers have cheaper forms ----
+# shortcut(x, c, left): x op c (c op x when left) for a constant c, where that needs no node of
+# c (None otherwise); c is the value the constant holds in x's dtype.
 
 def _identity_element(value):
     """The shortcut of an op whose identity element is value: x op value = value op x = x."""
-    def shortcut(xs, dtype):
-        if is_const(xs[1], value):
-            return same(xs[0])
-        if is_const(xs[0], value):
-            return same(xs[1])
-        return None
+    def shortcut(x, c, left):
+        return same(x) if c == value else None
     return shortcut
 
 
-def _sub_shortcut(xs, dtype):
-    return same(xs[0]) if is_const(xs[1], 0) else None
+def _sub_shortcut(x, c, left):
+    return same(x) if not left and c == 0 else None
 
 
-def _pow_shortcut(xs, dtype):
-    base, exponent = xs
-    if not is_const(exponent) or base.op == "const":
+def _pow_shortcut(base, c, left):
+    if left or base.op == "const":
         return None
-    c = exponent.arg
     if c == 1:
         return same(base)
     if c == 2:
-        return make("mul", (base, base), dtype)
+        return make("mul", (base, base), base.dtype)
     if c == 0.5:
-        return make("sqrt", (base,), dtype)
+        return make("sqrt", (base,), base.dtype)
     if c == -1:
-        return make("reciprocal", (base,), dtype)
+        return make("reciprocal", (base,), base.dtype)
     return None
 
 

@@ -325,6 +325,11 @@ def variable_leaf(buf: Any, shape: tuple, dtype: str) -> Tensor:
 
 def const(value: Any, shape: tuple, dtype: str) -> Tensor:
     """A tensor filled with one value; kept symbolic so kernels inline it."""
+    return Tensor("const", (), held_value(value, dtype), tuple(shape), dtype)
+
+
+def held_value(value: Any, dtype: str) -> Any:
+    """value as a tensor of dtype holds it (a Python number), or raises where it does not fit."""
     cls = value.__class__
     if (cls is float or cls is int) and value == value:
         # x * 2.0, x ** 2, 1 - x in f on every call: the value as dtype holds it, looked up
@@ -337,15 +342,14 @@ def const(value: Any, shape: tuple, dtype: str) -> Tensor:
             if len(_held) >= 4096:
                 _held.clear()
             _held[k] = held
-        return Tensor("const", (), held, tuple(shape), dtype)
-    return Tensor("const", (), _hold(value, dtype), tuple(shape), dtype)
+        return held
+    return _hold(value, dtype)
 
 
 _held: dict = {}
 
 
 def _hold(value: Any, dtype: str) -> Any:
-    """value as a tensor of dtype holds it (a Python number), or raises where it does not fit."""
     if dtype == dtypes.int32 and value.__class__ is not int and value.__class__ is not bool \
             or value.__class__ is int and not -2**31 <= value < 2**31:
         dtypes.check_fits(value, dtype, "constant")  # np.int32() would wrap numpy integers
