@@ -207,3 +207,40 @@ def test_compiled_elementwise_ops_match_their_python_functions():
     assert (a + v).key == tf.add(a, v).key == a.add(v).key
     assert (v * a).key == tf.mul(v, a).key and (-a).key == tf.neg(a).key
     assert repr(tf.add) == "<gpugrad elementwise op add>" and tf.add.__name__ == "add"
+
+
+def _tracked_leaf_makers():
+    out = [("python", nodes.py_tracked_leaf)]
+    if nodes.COMPILED and nodes.Node is nodes._c.Node:
+        out.append(("c", nodes._c.tracked_leaf))
+    return out
+
+
+@pytest.mark.parametrize("name,maker", _tracked_leaf_makers(), ids=lambda x: x if isinstance(x, str) else "")
+def test_tracked_leaf_registers_as_track_does(name, maker):
+    import gpugrad as tf
+    from gpugrad.core import tensor as T
+    if name == "python" and nodes.COMPILED:
+        cls = PyT   # the Python maker builds any node class; the registry takes any object
+    else:
+        cls = Tensor
+    t = maker(cls, None, (2,), "float32")
+    assert T._live[id(t)]() is t   # the common case: one registry store
+    # a sweep falls due: dead entries go, and the next sweep is set by the table's size
+    for _ in range(3):
+        maker(cls, None, (2,), "float32")
+    saved = T._sweep_at[0]
+    T._sweep_at[0] = len(T._live) - 1   # (t2 may take a dead entry's id: no growth)
+    try:
+        t2 = maker(cls, None, (2,), "float32")
+        assert T._live[id(t2)]() is t2
+        assert all(ref() is not None for ref in list(T._live.values()))
+        assert T._sweep_at[0] >= 1024
+    finally:
+        T._sweep_at[0] = max(saved, T._sweep_at[0])
+    if cls is Tensor:   # an open tidy disposes what it made
+        def inside():
+            inside.made = maker(cls, None, (2,), "float32")
+            return None
+        tf.tidy(inside)
+        assert isinstance(inside.made, T.DisposedTensor)

@@ -246,6 +246,56 @@ static PyObject *make_leaf(PyObject *module, PyObject *const *args, Py_ssize_t n
     return (PyObject *)t;
 }
 
+/* tracked_leaf(cls, buf, shape, dtype): make_leaf, then tensor.py's track(t). Its common
+ * case, no tidy scope open on any thread and no sweep of the registry due, is the one store
+ * live[id(t)] = weakref(t), done here; otherwise track itself runs. */
+static PyObject *live_dict, *sweep_at_list, *open_scopes_list, *track_fn;
+
+static PyObject *tracked_leaf(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    if (track_fn == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "tracked_leaf is used before configure_tracking()");
+        return NULL;
+    }
+    PyObject *t = make_leaf(module, args, nargs);
+    if (t == NULL) return NULL;
+    int scopes = PyObject_IsTrue(PyList_GET_ITEM(open_scopes_list, 0));
+    Py_ssize_t sweep_at = PyLong_AsSsize_t(PyList_GET_ITEM(sweep_at_list, 0));
+    if (scopes < 0 || (sweep_at == -1 && PyErr_Occurred())) goto fail;
+    if (scopes || PyDict_GET_SIZE(live_dict) + 1 > sweep_at) {
+        PyObject *r = PyObject_CallOneArg(track_fn, t);
+        if (r == NULL) goto fail;
+        Py_DECREF(r);
+        return t;
+    }
+    PyObject *ref = PyWeakref_NewRef(t, NULL);
+    PyObject *key = ref ? PyLong_FromVoidPtr(t) : NULL;
+    int err = key ? PyDict_SetItem(live_dict, key, ref) : -1;
+    Py_XDECREF(key);
+    Py_XDECREF(ref);
+    if (err < 0) goto fail;
+    return t;
+fail:
+    Py_DECREF(t);
+    return NULL;
+}
+
+/* configure_tracking(live, sweep_at, open_scopes, track): tensor.py's registry */
+static PyObject *configure_tracking(PyObject *module, PyObject *args) {
+    PyObject *live, *sweep_at, *open_scopes, *track;
+    if (!PyArg_ParseTuple(args, "O!O!O!O", &PyDict_Type, &live, &PyList_Type, &sweep_at,
+                          &PyList_Type, &open_scopes, &track))
+        return NULL;
+    if (PyList_GET_SIZE(sweep_at) != 1 || PyList_GET_SIZE(open_scopes) != 1) {
+        PyErr_SetString(PyExc_ValueError, "sweep_at and open_scopes are one-item lists");
+        return NULL;
+    }
+    Py_INCREF(live); Py_XSETREF(live_dict, live);
+    Py_INCREF(sweep_at); Py_XSETREF(sweep_at_list, sweep_at);
+    Py_INCREF(open_scopes); Py_XSETREF(open_scopes_list, open_scopes);
+    Py_INCREF(track); Py_XSETREF(track_fn, track);
+    Py_RETURN_NONE;
+}
+
 /* --- elementwise ops: the common case of gpugrad/api/ops/elementwise.py's _unary and _binary
  *
  * An ElementwiseOp wraps the op's Python function (``general``, the op's one definition) and
@@ -442,6 +492,10 @@ static PyObject *configure(PyObject *module, PyObject *args) {
 static PyMethodDef module_methods[] = {
     {"make_leaf", (PyCFunction)(void (*)(void))make_leaf, METH_FASTCALL,
      "make_leaf(cls, buf, shape, dtype): a realized leaf (nodes.py's py_make_leaf)."},
+    {"tracked_leaf", (PyCFunction)(void (*)(void))tracked_leaf, METH_FASTCALL,
+     "tracked_leaf(cls, buf, shape, dtype): make_leaf, registered as tensor.py's track does."},
+    {"configure_tracking", configure_tracking, METH_VARARGS,
+     "configure_tracking(live, sweep_at, open_scopes, track): tensor.py's registry."},
     {"elementwise_op", elementwise_op, METH_VARARGS,
      "elementwise_op(general, name, arity, out_bool, needs_float, tensor_cls, floats, bool_): "
      "general with its common case in C (see above)."},

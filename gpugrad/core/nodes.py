@@ -110,6 +110,25 @@ def py_make_leaf(cls: type, buf: Any, shape: tuple, dtype: str) -> PyNode:
     return t
 
 
+_track: Callable | None = None   # tensor.py's track, once configure_tracking ran
+
+
+def py_tracked_leaf(cls: type, buf: Any, shape: tuple, dtype: str) -> PyNode:
+    """py_make_leaf, registered by tensor.py's track (tf.memory(), tf.tidy())."""
+    t = py_make_leaf(cls, buf, shape, dtype)
+    _track(t)
+    return t
+
+
+def configure_tracking(live: dict, sweep_at: list, open_scopes: list, track: Callable) -> None:
+    """tensor.py's live-tensor registry, for tracked_leaf (the C one does track's common case
+    itself: see _nodes.c)."""
+    global _track
+    _track = track
+    if COMPILED:
+        _c.configure_tracking(live, sweep_at, open_scopes, track)
+
+
 try:
     from gpugrad.core import _nodes as _c
 except ImportError:   # not compiled: the Python node
@@ -122,9 +141,11 @@ if COMPILED:
     _c.configure(ids, _keys, _intern, const_key, NO_OP)
     Node = _c.Node
     make_leaf = _c.make_leaf
+    tracked_leaf = _c.tracked_leaf
 else:
     Node = PyNode
     make_leaf = py_make_leaf
+    tracked_leaf = py_tracked_leaf
 
 
 def elementwise_op(general: Callable, name: str, arity: int, out_bool: bool, needs_float: bool,

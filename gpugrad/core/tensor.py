@@ -17,7 +17,7 @@ import numpy as np
 
 from gpugrad.core import dtypes
 from gpugrad.core import primitives as P
-from gpugrad.core.nodes import NO_OP, Node, ids, make_leaf
+from gpugrad.core.nodes import NO_OP, Node, configure_tracking, ids, make_leaf, tracked_leaf
 from gpugrad.core.snippets import numpy_function
 
 
@@ -250,6 +250,9 @@ def track(t: Tensor, scoped: bool = True) -> None:
                     break
 
 
+configure_tracking(_live, _sweep_at, open_scopes, track)
+
+
 def untrack(t: Tensor) -> None:
     _live.pop(id(t), None)
 
@@ -309,10 +312,7 @@ def leaf(buf: Any, shape: tuple, dtype: str, tracked: bool = True) -> Tensor:
     """The one constructor of realized leaves: a tensor over a backend buffer. tf.memory()
     counts it and an open tf.tidy() disposes it, unless tracked is False (a variable's value,
     tracked outside tidy scopes; an engine-owned constant)."""
-    t = make_leaf(Tensor, buf, shape, dtype)
-    if tracked:
-        track(t)
-    return t
+    return tracked_leaf(Tensor, buf, shape, dtype) if tracked else make_leaf(Tensor, buf, shape, dtype)
 
 
 def variable_leaf(buf: Any, shape: tuple, dtype: str) -> Tensor:
