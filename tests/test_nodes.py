@@ -244,3 +244,29 @@ def test_tracked_leaf_registers_as_track_does(name, maker):
             return None
         tf.tidy(inside)
         assert isinstance(inside.made, T.DisposedTensor)
+
+
+def test_a_variable_inside_a_gradient_call_reads_its_last_pinned_leaf():
+    import numpy as np
+
+    import gpugrad as tf
+    from gpugrad.core import tensor as T
+    v = tf.variable(tf.tensor(np.ones(4, np.float32)))
+    t = tf.tensor(np.arange(4, dtype=np.float32))
+    first, assigned = v.value_node, tf.tensor(np.zeros(4, np.float32))
+    general = getattr(tf.add, "__wrapped__", tf.add)
+    saved = T.trace.pins
+    try:
+        T.trace.pins = {id(v): (v, [first, assigned])}   # v was assigned inside the call
+        for op in (tf.add, general):
+            assert op(v, t).src[0] is assigned and op(t, v).src[1] is assigned
+            assert tf.exp(v).src[0] is assigned
+        other = tf.variable(tf.tensor(np.ones(4, np.float32)))
+        assert tf.add(other, t).src[0] is other.value_node   # a first read pins it
+        assert T.trace.pins[id(other)][1] == [other.value_node]
+        other.dispose()
+        with pytest.raises(ValueError, match="disposed"):
+            tf.add(other, t)
+    finally:
+        T.trace.pins = saved
+    assert tf.add(v, t).src[0] is v.value_node   # outside a call: the current value

@@ -12,6 +12,7 @@ import numpy as np
 from gpugrad.core import dtypes
 from gpugrad.runtime.engine import realize
 from gpugrad.api.ops import cast, convert
+from gpugrad.core.nodes import configure_variables
 from gpugrad.core.tensor import Tensor, buffers_lock, shape_str, trace, variable_leaf
 
 _lock = threading.Lock()
@@ -143,6 +144,10 @@ class Variable(Tensor):
 
     def __repr__(self) -> str:
         return f"<gpugrad.Variable {self.name!r} shape={list(self.shape)} dtype={self.dtype} trainable={self.trainable}>"
+
+
+# Elementwise ops read a variable's pinned leaf in C where the node is compiled: as _node() does.
+configure_variables(Variable, trace)
 
 
 def variable(initial_value: Any, trainable: bool = True, name: str | None = None,

@@ -312,15 +312,57 @@ typedef struct {
     vectorcallfunc vectorcall;
 } ElementwiseOp;
 
-static PyObject *node_str;   /* "_node" */
+static PyObject *node_str, *disposed_str, *pins_str;   /* "_node", "disposed", "pins" */
+static PyObject *variable_cls, *trace_obj;   /* api/variables.py's Variable, tensor.py's trace */
+
+/* The value a variable read gives inside a gradient call where this thread has read it
+ * before: its pinned leaf (Variable._node's last branch); NULL without an error where that
+ * is not the case (not disposed, but no call running or no pin yet: _node() decides). */
+static PyObject *pinned_value(PyObject *x) {
+    PyObject *disposed = PyObject_GetAttr(x, disposed_str);
+    if (disposed == NULL) return NULL;
+    Py_DECREF(disposed);
+    if (disposed != Py_False) return NULL;
+    PyObject *pins = PyObject_GetAttr(trace_obj, pins_str);
+    if (pins == NULL) return NULL;
+    PyObject *out = NULL;
+    if (PyDict_CheckExact(pins)) {
+        PyObject *id = PyLong_FromVoidPtr(x);
+        PyObject *entry = id ? PyDict_GetItemWithError(pins, id) : NULL;   /* borrowed */
+        Py_XDECREF(id);
+        if (entry != NULL && PyTuple_CheckExact(entry) && PyTuple_GET_SIZE(entry) == 2) {
+            PyObject *leaves = PyTuple_GET_ITEM(entry, 1);
+            if (PyList_CheckExact(leaves) && PyList_GET_SIZE(leaves) > 0) {
+                out = PyList_GET_ITEM(leaves, PyList_GET_SIZE(leaves) - 1);
+                Py_INCREF(out);
+            }
+        }
+    }
+    Py_DECREF(pins);
+    return out;
+}
 
 /* x itself, or a variable's current value (x._node()); a new reference */
 static PyObject *operand(ElementwiseOp *self, PyObject *x) {
     if (Py_TYPE(x) != (PyTypeObject *)self->tensor_cls &&
-            PyObject_TypeCheck(x, (PyTypeObject *)self->tensor_cls))
+            PyObject_TypeCheck(x, (PyTypeObject *)self->tensor_cls)) {
+        if ((PyObject *)Py_TYPE(x) == variable_cls) {
+            PyObject *leaf = pinned_value(x);
+            if (leaf != NULL || PyErr_Occurred()) return leaf;
+        }
         return PyObject_CallMethodNoArgs(x, node_str);
+    }
     Py_INCREF(x);
     return x;
+}
+
+/* configure_variables(Variable, trace) */
+static PyObject *configure_variables(PyObject *module, PyObject *args) {
+    PyObject *cls, *tr;
+    if (!PyArg_ParseTuple(args, "O!O", &PyType_Type, &cls, &tr)) return NULL;
+    Py_INCREF(cls); Py_XSETREF(variable_cls, cls);
+    Py_INCREF(tr); Py_XSETREF(trace_obj, tr);
+    Py_RETURN_NONE;
 }
 
 /* 1 where x is a tensor that the fast branch takes, 0 where not, -1 on error */
@@ -496,6 +538,8 @@ static PyMethodDef module_methods[] = {
      "tracked_leaf(cls, buf, shape, dtype): make_leaf, registered as tensor.py's track does."},
     {"configure_tracking", configure_tracking, METH_VARARGS,
      "configure_tracking(live, sweep_at, open_scopes, track): tensor.py's registry."},
+    {"configure_variables", configure_variables, METH_VARARGS,
+     "configure_variables(Variable, trace): how an elementwise op reads a pinned variable."},
     {"elementwise_op", elementwise_op, METH_VARARGS,
      "elementwise_op(general, name, arity, out_bool, needs_float, tensor_cls, floats, bool_): "
      "general with its common case in C (see above)."},
@@ -512,7 +556,9 @@ static struct PyModuleDef module_def = {
 PyMODINIT_FUNC PyInit__nodes(void) {
     if (PyType_Ready(&NodeType) < 0 || PyType_Ready(&ElementwiseOpType) < 0) return NULL;
     node_str = PyUnicode_InternFromString("_node");
-    if (node_str == NULL) return NULL;
+    disposed_str = PyUnicode_InternFromString("disposed");
+    pins_str = PyUnicode_InternFromString("pins");
+    if (node_str == NULL || disposed_str == NULL || pins_str == NULL) return NULL;
     buffer_str = PyUnicode_InternFromString("buffer");
     empty_tuple = PyTuple_New(0);
     if (buffer_str == NULL || empty_tuple == NULL) return NULL;

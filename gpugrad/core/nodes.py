@@ -148,6 +148,13 @@ else:
     tracked_leaf = py_tracked_leaf
 
 
+def configure_variables(variable_cls: type, trace: Any) -> None:
+    """How elementwise_op's C branch reads a variable inside a gradient call: the leaf this
+    thread pinned for it (Variable._node's common case; every other case calls _node())."""
+    if COMPILED:
+        _c.configure_variables(variable_cls, trace)
+
+
 def elementwise_op(general: Callable, name: str, arity: int, out_bool: bool, needs_float: bool,
                    tensor_cls: type) -> Callable:
     """general, the Python function of an elementwise op, with its first branch (all operands
