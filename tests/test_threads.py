@@ -310,3 +310,66 @@ def test_assign_inside_f_is_differentiated_through_what_f_read():
         np.testing.assert_array_equal(grads[v.name].numpy(), [4.0, 4.0])
     finally:
         v.dispose()
+
+
+def test_buffers_lock_orders_writers_after_readers_and_holds_new_readers_off():
+    from gpugrad.core.tensor import ReadWriteLock
+    lock = ReadWriteLock()
+    log = []
+    lock.acquire_read()
+    lock.acquire_read()   # readers never wait for each other
+    lock.release_read()
+
+    def writer():
+        with lock.writing():
+            log.append("write")
+
+    def reader():
+        lock.acquire_read()
+        log.append("read")
+        lock.release_read()
+
+    w = threading.Thread(target=writer, daemon=True)   # (a failure must not hang the run)
+    w.start()
+    w.join(0.2)
+    assert w.is_alive() and log == []          # waits for the reader still running
+    r = threading.Thread(target=reader, daemon=True)
+    r.start()
+    r.join(0.2)
+    assert r.is_alive() and log == []          # a writer waiting holds new readers off
+    lock.release_read()
+    w.join(5)
+    r.join(5)
+    assert log == ["write", "read"]
+
+
+def test_buffers_lock_readers_never_see_a_write_half_done():
+    import time
+
+    from gpugrad.core.tensor import ReadWriteLock
+    lock = ReadWriteLock()
+    state = [0, 0]
+    torn = []
+    stop = threading.Event()
+
+    def write(_):
+        for i in range(300):
+            with lock.writing():
+                state[0] = i
+                time.sleep(0)   # let a reader run in the middle of the write, were it allowed
+                state[1] = i
+        stop.set()
+
+    def read(_):
+        while not stop.is_set():
+            lock.acquire_read()
+            try:
+                a = state[0]
+                time.sleep(0)
+                if state[1] != a:
+                    torn.append((a, state[1]))
+            finally:
+                lock.release_read()
+
+    _run_threads([write, read, read, read])
+    assert not torn and not lock._readers

@@ -7,6 +7,7 @@ autodiff walk can tell which nodes a function created (ids after its start).
 """
 from __future__ import annotations
 
+import collections
 import contextlib
 import math
 import threading
@@ -147,32 +148,33 @@ class ReadWriteLock:
     def __init__(self):
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
-        self._readers = 0
+        # One entry per running reader. A deque's append and pop are atomic, so a reader
+        # counts itself without taking the lock (every cached gradient call reads): it counts
+        # itself first and then looks for a writer, while a writer announces itself (under
+        # the lock) and then waits for the count to drain, so one of the two always sees the
+        # other.
+        self._readers = collections.deque()
         self._writing = False
         self._waiting = 0
 
-    # acquire/release rather than a generator context manager: every plan run reads, and a
-    # @contextmanager costs several microseconds per use; the bare lock rather than
-    # `with self._cond` (a Python-level __enter__/__exit__ pair)
     def acquire_read(self) -> None:
-        lock = self._lock
-        lock.acquire()
-        try:
+        self._readers.append(None)
+        if self._writing or self._waiting:
+            self._read_after_writer()
+
+    def _read_after_writer(self) -> None:
+        with self._cond:
+            self._readers.pop()          # not counted while it waits...
+            self._cond.notify_all()      # ...which a writer waiting on the count must hear
             while self._writing or self._waiting:
                 self._cond.wait()
-            self._readers += 1
-        finally:
-            lock.release()
+            self._readers.append(None)   # (writers change their flags under the lock)
 
     def release_read(self) -> None:
-        lock = self._lock
-        lock.acquire()
-        try:
-            self._readers -= 1
-            if not self._readers and self._waiting:
+        self._readers.pop()
+        if self._waiting:
+            with self._cond:
                 self._cond.notify_all()
-        finally:
-            lock.release()
 
     @contextlib.contextmanager
     def reading(self):
