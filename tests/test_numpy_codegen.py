@@ -113,3 +113,21 @@ def test_a_buffer_seen_through_a_view_is_not_overwritten():
         picked = tf.where(tf.tensor([[[False]]]), v3, v2)
         return tf.sum(tf.transpose(picked, [0, 2, 1]) / (tf.square(v3) + 1))
     check_grads(f, [x], order=1)
+
+
+def test_output_shapes_and_layouts_are_settled_when_the_plan_is_built():
+    """A plan's runner reshapes an output only where its group writes another shape (a
+    reduction's kept axes) and tests no shape per call; results with at most one axis longer
+    than 1 are handed out without a contiguity test (any fresh array of such a shape is)."""
+    x = tf.tensor(np.random.rand(16).astype(np.float32))
+    m = tf.tensor(np.random.rand(4, 3).astype(np.float32))
+    plan, leaves = _plan([tf.sum(x * x), tf.exp(x) * 2.0, tf.sum(m * m, 1), tf.transpose(m) * 3.0])
+    run = interpret.compile_shared_plan(plan)
+    assert ".shape ==" not in run.source and ".reshape(" in run.source
+    group_sources = "\n".join(interpret.compile_group(g, np).source for g in plan.groups)
+    assert group_sources.count("c_contiguous") == 1  # only the transpose's (3, 4) result is tested
+    outs = run([leaf.buf for leaf in leaves])
+    assert [o.shape for o in outs] == [(), (16,), (4,), (3, 4)]
+    assert all(o.flags.c_contiguous for o in outs)
+    assert [o.tobytes() for o in outs] == [o.tobytes() for o in interpret.compile_plan(
+        plan, [interpret.group_function(g, np) for g in plan.groups])([leaf.buf for leaf in leaves])]

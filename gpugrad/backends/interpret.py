@@ -470,7 +470,12 @@ def compile_group(group, xp, exports: dict | None = None, imports: dict | None =
             # our own fresh array: hand it out as it is (one output per buffer); a ufunc over
             # transposed operands may have made it in Fortran order
             written.add(i)
-            w.lines.append(f"    slots[{s}] = v{i} if v{i}.flags.c_contiguous else xp.ascontiguousarray(v{i})")
+            if sum(d > 1 for d in ins.shape) <= 1:
+                # at most one axis longer than 1: any fresh (compact) array of this shape is
+                # C-contiguous, and so is a donated buffer (an earlier group handed it out so)
+                w.lines.append(f"    slots[{s}] = v{i}")
+            else:
+                w.lines.append(f"    slots[{s}] = v{i} if v{i}.flags.c_contiguous else xp.ascontiguousarray(v{i})")
         else:
             # an input, a view of one, a constant or a value already handed out: copy
             w.lines.append(f"    slots[{s}] = xp.array({w.full_of(i)}, dtype={dt}, order='C', copy=True)")
@@ -493,11 +498,14 @@ def run_plan(plan, slots: list, run_group: Callable) -> list:
             for s, shape in plan.outputs]
 
 
-def compile_plan(plan, group_fns: list, sharing=None) -> Callable[[list], list]:
+def compile_plan(plan, group_fns: list, sharing=None, shapes: dict | None = None) -> Callable[[list], list]:
     """run_plan(plan, slots, ...) as one generated function of the adopted inputs, given a
     callable of the slot list for each group: the loop, the slot releases and the output
     list written out, so a cached call pays one Python call per group and nothing per slot.
-    With a sharing (see compile_shared_plan), its side slots follow the plan's."""
+    With a sharing (see compile_shared_plan), its side slots follow the plan's. ``shapes``
+    {slot: shape}: the shapes the group functions are known to write, so that an output's
+    reshape is settled here rather than tested per call."""
+    shapes = shapes or {}
     n_side = sharing.n_side if sharing is not None else 0
     ns = {f"g{k}": fn for k, fn in enumerate(group_fns)}
     ns["_pad"] = [None] * (len(plan.slot_specs) - plan.n_inputs + n_side)
@@ -510,8 +518,13 @@ def compile_plan(plan, group_fns: list, sharing=None) -> Callable[[list], list]:
     outs = []
     for k, (s, shape) in enumerate(plan.outputs):
         ns[f"s{k}"] = shape
-        lines.append(f"    o{k} = slots[{s}]")
-        outs.append(f"o{k} if o{k}.shape == s{k} else o{k}.reshape(s{k})")
+        if s not in shapes:
+            lines.append(f"    o{k} = slots[{s}]")
+            outs.append(f"o{k} if o{k}.shape == s{k} else o{k}.reshape(s{k})")
+        elif shapes[s] == shape:
+            outs.append(f"slots[{s}]")
+        else:   # a reduction's kept axes: (1,) for a scalar
+            outs.append(f"slots[{s}].reshape(s{k})")
     lines.append(f"    return [{', '.join(outs)}]")
     source = "\n".join(lines)
     exec(compile(source, "<gpugrad plan>", "exec"), ns)
@@ -532,7 +545,9 @@ def compile_shared_plan(plan, xp=np) -> Callable[[list], list]:
                                      sharing.skipped[g], side_full, sharing.donated[g]))
         else:
             fns.append(group_function(group, xp))
-    return compile_plan(plan, fns, sharing)
+    # what compile_group writes into an output slot has the step's shape
+    shapes = {s: group.instrs[i].shape for group in plan.groups for i, s in group.outputs}
+    return compile_plan(plan, fns, sharing, shapes)
 
 
 def group_function(group, xp) -> Callable[[list], None]:
