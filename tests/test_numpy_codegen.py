@@ -131,3 +131,18 @@ def test_output_shapes_and_layouts_are_settled_when_the_plan_is_built():
     assert all(o.flags.c_contiguous for o in outs)
     assert [o.tobytes() for o in outs] == [o.tobytes() for o in interpret.compile_plan(
         plan, [interpret.group_function(g, np) for g in plan.groups])([leaf.buf for leaf in leaves])]
+
+
+def test_a_plan_of_one_group_is_one_function():
+    x, w = tf.tensor(np.random.rand(16).astype(np.float32)), tf.tensor(np.random.rand(16).astype(np.float32))
+    y = tf.sigmoid(x * w)
+    plan, leaves = _plan([tf.sum(y), y, y * 2.0, tf.sum(y)])
+    assert len(plan.groups) == 1
+    run = interpret.compile_shared_plan(plan)
+    assert "slots[" not in run.source.split("return")[-1] and "g0" not in run.source
+    inputs = [leaf.buf for leaf in leaves]
+    before = list(inputs)
+    got = run(inputs)
+    assert len(inputs) == len(before) and all(a is b for a, b in zip(inputs, before))   # untouched
+    want = interpret.compile_plan(plan, [interpret.group_function(plan.groups[0], np)])(inputs)
+    assert [(o.shape, o.dtype, o.tobytes()) for o in got] == [(o.shape, o.dtype, o.tobytes()) for o in want]
