@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import os
+import re
 
+import numpy as np
 import pytest
 
 import gpugrad as tf
@@ -53,6 +55,20 @@ def emulated(monkeypatch):
     monkeypatch.setattr(backends, "_current", EmulatedCudaBackend())
     yield
     tf.set_backend(previous)
+
+
+@pytest.fixture
+def in_place_targets():
+    """in_place_targets(fn): the temporaries a generated group function's ufunc calls write
+    into, i.e. the argument after the operands (positional, or out= for maximum/minimum)."""
+    def targets(fn) -> set:
+        found = set()
+        for callee, args in re.findall(r"= (c\d+)\(([^()]*)\)$", fn.source, re.M):
+            ufunc, args = fn.__globals__[callee], [a.strip() for a in args.split(",")]
+            if isinstance(ufunc, np.ufunc) and len(args) == ufunc.nin + 1:
+                found.add(args[-1].removeprefix("out="))
+        return found
+    return targets
 
 
 @pytest.fixture

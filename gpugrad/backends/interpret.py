@@ -267,7 +267,11 @@ def _elementwise(w: _Writer, k, ins, a) -> str:
     if ufunc is not None and is_full:
         target = next((s for s in ins.srcs if w.reusable(s, k)), None)
         if target is not None:
-            return f"{w.const(ufunc)}({', '.join(a)}, out=v{target})"
+            # out positionally where numpy allows it: faster to parse than the keyword (about
+            # 50 ns a call); numpy 2.4 deprecates a third positional argument to maximum/minimum
+            if ufunc is np.maximum or ufunc is np.minimum:
+                return f"{w.const(ufunc)}({', '.join(a)}, out=v{target})"
+            return f"{w.const(ufunc)}({', '.join(a)}, v{target})"
     return f"{w.const(fn)}({', '.join(a)})"
 
 
@@ -311,8 +315,9 @@ def _reduce(w: _Writer, k, ins, a) -> str:
         ufunc_name = {"sum": "sum", "prod": "prod", "max": "max"}[ins.op]
         extra = f", dtype={dt}" if ins.op != "max" else ""
         return f"xp.{ufunc_name}({x}, axis={ins.arg!r}, keepdims=True{extra})"
-    extra = f", dtype={dt}" if ins.op != "max" else ""
-    return f"{w.const(ufunc)}.reduce({x}, axis={ins.arg!r}, keepdims=True{extra})"
+    # reduce(array, axis, dtype, out, keepdims) positionally: numpy parses positional
+    # arguments faster than keywords (about 50 ns a call)
+    return f"{w.const(ufunc)}.reduce({x}, {ins.arg!r}, {dt if ins.op != 'max' else None}, None, True)"
 
 
 # Movement steps call the array's methods (C-level) rather than xp's functions (Python-level
@@ -457,6 +462,8 @@ def compile_group(group, xp, exports: dict | None = None, imports: dict | None =
         dead = [f"v{s}" for s in set(ins.srcs) if w.last.get(s) == k]
         if dead:
             w.lines.append(f"    del {', '.join(dead)}")
+    steps = w.lines[1:]
+    results = []   # (slot, the expression of the array handed out in it)
     written = set()
     for i, s in group.outputs:
         ins = group.instrs[i]
@@ -465,14 +472,22 @@ def compile_group(group, xp, exports: dict | None = None, imports: dict | None =
             # our own fresh array: hand it out as it is (one output per buffer); a ufunc over
             # transposed operands may have made it in Fortran order
             written.add(i)
-            w.lines.append(f"    slots[{s}] = v{i} if v{i}.flags.c_contiguous else xp.ascontiguousarray(v{i})")
+            if sum(d > 1 for d in ins.shape) <= 1:
+                # at most one axis longer than 1: any fresh (compact) array of this shape is
+                # C-contiguous, and so is a donated buffer (an earlier group handed it out so)
+                results.append((s, f"v{i}"))
+            else:
+                results.append((s, f"v{i} if v{i}.flags.c_contiguous else xp.ascontiguousarray(v{i})"))
         else:
             # an input, a view of one, a constant or a value already handed out: copy
-            w.lines.append(f"    slots[{s}] = xp.array({w.full_of(i)}, dtype={dt}, order='C', copy=True)")
+            results.append((s, f"xp.array({w.full_of(i)}, dtype={dt}, order='C', copy=True)"))
+    w.lines += [f"    slots[{s}] = {value}" for s, value in results]
     source = "\n".join(w.lines)
     exec(compile(source, f"<gpugrad group {group.name}>", "exec"), w.ns)
-    w.ns["run"].source = source   # for explain() and the tests
-    return w.ns["run"]
+    fn = w.ns["run"]
+    fn.source = source   # for explain() and the tests
+    fn.parts = (steps, results)   # for _whole_plan_function
+    return fn
 
 
 def run_plan(plan, slots: list, run_group: Callable) -> list:
@@ -488,11 +503,14 @@ def run_plan(plan, slots: list, run_group: Callable) -> list:
             for s, shape in plan.outputs]
 
 
-def compile_plan(plan, group_fns: list, sharing=None) -> Callable[[list], list]:
+def compile_plan(plan, group_fns: list, sharing=None, shapes: dict | None = None) -> Callable[[list], list]:
     """run_plan(plan, slots, ...) as one generated function of the adopted inputs, given a
     callable of the slot list for each group: the loop, the slot releases and the output
     list written out, so a cached call pays one Python call per group and nothing per slot.
-    With a sharing (see compile_shared_plan), its side slots follow the plan's."""
+    With a sharing (see compile_shared_plan), its side slots follow the plan's. ``shapes``
+    {slot: shape}: the shapes the group functions are known to write, so that an output's
+    reshape is settled here rather than tested per call."""
+    shapes = shapes or {}
     n_side = sharing.n_side if sharing is not None else 0
     ns = {f"g{k}": fn for k, fn in enumerate(group_fns)}
     ns["_pad"] = [None] * (len(plan.slot_specs) - plan.n_inputs + n_side)
@@ -505,8 +523,13 @@ def compile_plan(plan, group_fns: list, sharing=None) -> Callable[[list], list]:
     outs = []
     for k, (s, shape) in enumerate(plan.outputs):
         ns[f"s{k}"] = shape
-        lines.append(f"    o{k} = slots[{s}]")
-        outs.append(f"o{k} if o{k}.shape == s{k} else o{k}.reshape(s{k})")
+        if s not in shapes:
+            lines.append(f"    o{k} = slots[{s}]")
+            outs.append(f"o{k} if o{k}.shape == s{k} else o{k}.reshape(s{k})")
+        elif shapes[s] == shape:
+            outs.append(f"slots[{s}]")
+        else:   # a reduction's kept axes: (1,) for a scalar
+            outs.append(f"slots[{s}].reshape(s{k})")
     lines.append(f"    return [{', '.join(outs)}]")
     source = "\n".join(lines)
     exec(compile(source, "<gpugrad plan>", "exec"), ns)
@@ -514,10 +537,43 @@ def compile_plan(plan, group_fns: list, sharing=None) -> Callable[[list], list]:
     return ns["run"]
 
 
+def _whole_plan_function(plan, fn) -> Callable[[list], list] | None:
+    """A plan of one group as one function of the inputs: the group function's steps, then
+    the plan's outputs returned, with no slot list and no second call (for a small graph
+    about 0.25 us of a 2.5 us run). None where an output is not the group's (an input
+    passed through): compile_plan then."""
+    steps, results = fn.parts
+    group = plan.groups[0]
+    shapes = {s: group.instrs[i].shape for i, s in group.outputs}
+    if any(s not in shapes for s, _ in plan.outputs):
+        return None
+    lines = ["def run(slots):", *steps]   # (loads of the inputs only: no other slot is filled)
+    names = {}
+    for s, value in results:
+        if value.isidentifier():
+            names[s] = value
+        else:
+            lines.append(f"    o{s} = {value}")
+            names[s] = f"o{s}"
+    # shapes as literals: a constant tuple costs nothing to load
+    outs = [names[s] if shapes[s] == shape else f"{names[s]}.reshape({shape!r})" for s, shape in plan.outputs]
+    lines.append(f"    return [{', '.join(outs)}]")
+    source = "\n".join(lines)
+    ns = dict(fn.__globals__)   # the group's constants
+    exec(compile(source, f"<gpugrad plan of {group.name}>", "exec"), ns)
+    ns["run"].source = source
+    return ns["run"]
+
+
 def compile_shared_plan(plan, xp=np) -> Callable[[list], list]:
     """compile_plan over group functions that hand each other the values two groups would
     both compute, and write into buffers no later group reads (plan_sharing): numpy only,
-    where a recomputed value costs a call again and a fresh large array its page faults."""
+    where a recomputed value costs a call again and a fresh large array its page faults.
+    A plan of one group is one function (_whole_plan_function)."""
+    if len(plan.groups) == 1 and xp is np:
+        whole = _whole_plan_function(plan, group_function(plan.groups[0], xp))
+        if whole is not None:
+            return whole
     sharing = find_sharing(plan)
     side_full: dict[int, bool] = {}
     fns = []
@@ -527,7 +583,9 @@ def compile_shared_plan(plan, xp=np) -> Callable[[list], list]:
                                      sharing.skipped[g], side_full, sharing.donated[g]))
         else:
             fns.append(group_function(group, xp))
-    return compile_plan(plan, fns, sharing)
+    # what compile_group writes into an output slot has the step's shape
+    shapes = {s: group.instrs[i].shape for group in plan.groups for i, s in group.outputs}
+    return compile_plan(plan, fns, sharing, shapes)
 
 
 def group_function(group, xp) -> Callable[[list], None]:

@@ -21,6 +21,8 @@ except ImportError:   # pragma: no cover - other numpy versions
 
 _ignoring: dict = {}   # the state in force -> the same with every error ignored
 
+_ndarray = np.ndarray   # one global lookup per input in run(), not two
+
 
 def _ignoring_in(outer):
     """The error state ``outer`` with every floating-point error ignored, made once."""
@@ -78,7 +80,7 @@ class NumpyBackend:
 
     def run(self, plan, inputs: list) -> list:
         for b in inputs:
-            if b.__class__ is not np.ndarray:
+            if b.__class__ is not _ndarray:
                 inputs = [self.adopt(b) for b in inputs]
                 break
         runner = plan.runners.get("numpy")

@@ -44,13 +44,16 @@ def run_plan_weak(plan, refs: Sequence[Any]) -> list | None:
         bufs = []
         for ref in refs:
             leaf = ref()
-            if leaf is None or leaf.buf is None:
+            if leaf is None:
                 return None
-            bufs.append(leaf.buf)
+            buf = leaf.buf
+            if buf is None:
+                return None
+            bufs.append(buf)
         outs = backends.current().run(plan, bufs)
     finally:
         buffers_lock.release_read()
-    return _own(plan, outs)
+    return _own(plan, outs) if plan.copies else outs   # (most plans copy nothing: no call)
 
 
 def _own(plan, outs: list) -> list:
