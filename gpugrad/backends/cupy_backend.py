@@ -69,6 +69,7 @@ class CupyBackend(GeneratedKernelBackend):
         import cupy
         self.cupy = cupy
         self.xp = cupy
+        self.array_type = cupy.ndarray
         self._modules = LRU("cupy modules", 4096)   # source -> {kernel: RawKernel}, across plans
         self._lock = threading.Lock()
         self.arch = f"sm_{cupy.cuda.Device().compute_capability}"   # e.g. sm_90 on an H100/H200

@@ -31,6 +31,9 @@ class GeneratedKernelBackend:
 
     name = "generated"
     xp = None
+    # The backend's own array class: inputs of exactly it need no adopt() (the common case,
+    # tested per input by class rather than by a call each). None: every input is adopted.
+    array_type = None
 
     def compile(self, program) -> dict:
         raise NotImplementedError
@@ -48,18 +51,27 @@ class GeneratedKernelBackend:
         # The plan as one function, per backend object (its launchers hold its kernels and
         # its allocator); a subclass that runs groups its own way keeps the generic loop (and
         # so never has a runner).
+        array = self.array_type
+        for b in inputs:
+            if b.__class__ is not array:
+                inputs = [self.adopt(b) for b in inputs]
+                break
         key = (self.name, id(self))
         runner = plan.runners.get(key)
         if runner is not None:
-            return runner([self.adopt(b) for b in inputs])
+            return runner(inputs)
         if type(self).run_group is not GeneratedKernelBackend.run_group \
                 or type(self)._launch is not GeneratedKernelBackend._launch:
-            return run_plan(plan, [self.adopt(b) for b in inputs], self.run_group)
+            return run_plan(plan, list(inputs), self.run_group)   # (it fills a list of its own)
         if key not in plan.runners:   # a first run: the loop (compiling costs more)
             plan.runners[key] = None
-            return run_plan(plan, [self.adopt(b) for b in inputs], self.run_group)
-        runner = plan.runners[key] = compile_plan(plan, [self.launcher(g) for g in plan.groups])
-        return runner([self.adopt(b) for b in inputs])
+            return run_plan(plan, list(inputs), self.run_group)
+        # the launchers allocate each output at its instruction's shape: no reshape to test
+        shapes = {s: self.slot_spec(g, s)[0] for g in plan.groups if g.kind != "matmul"
+                  for _, s in g.outputs}
+        runner = plan.runners[key] = compile_plan(
+            plan, [self.launcher(g) for g in plan.groups], shapes=shapes)
+        return runner(inputs)
 
     def launcher(self, group):
         """A function of the slot list that runs the group: its output and scratch

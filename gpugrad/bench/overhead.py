@@ -43,6 +43,7 @@ class NoKernelBackend(GeneratedKernelBackend):
     def __init__(self, real):
         self.real = real
         self.xp = getattr(real, "xp", np)
+        self.array_type = self.xp.ndarray   # as CuPy's runner: its own arrays are not adopted
         self._buffers: dict = {}
 
     def __getattr__(self, attr):  # only reached for what this class does not define
