@@ -24,6 +24,7 @@ from gpugrad.core import primitives as P
 from gpugrad.api import ops as O
 from gpugrad.core import tensor as T
 from gpugrad.core.caches import Table
+from gpugrad.core.nodes import configure_replay
 from gpugrad.compile.derivatives import vjp
 from gpugrad.compile.schedule import PlanCache, build_plan, structure
 from gpugrad.core.tensor import Tensor, leaf, ids, shape_str, trace, track
@@ -209,47 +210,65 @@ def variable_grads(f: Callable[[], Tensor], var_list: Sequence[Variable] | None 
     explicitly listed non-trainable variable maps to None; a variable f does not use is absent.
     The value and all gradients are computed by one plan when this returns.
     """
+    out = _replay(f, var_list)
+    if out is None:   # not the common case: f has not run
+        return _variable_grads_general(f, var_list)
+    if out.__class__ is VariableGrads:
+        return out
+    y, start, pins = out   # f ran, but its plan is not cached: trace.pins is still set
+    try:
+        if y.__class__ is not Tensor:
+            y = _as_result(y)
+        value, found = _variable_grads_cached(
+            y, start, var_list, [tuple(pins[id(v)][1]) for v in var_list])
+    finally:
+        trace.pins = None
+    return _result(value, found, var_list, ())
+
+
+def _replay_python(f, var_list):
+    """The common case of variable_grads, checked cheaply: a top-level call over distinct,
+    live, trainable variables (what _variables_for accepts without a message), each pinned
+    before f runs, as there. Returns None where it is not that case (f has not run); the
+    result where f made its whole graph, assigned no variable and its plan is cached (found
+    by (y.key, the leaf each variable was read through), no walk over the graph); otherwise
+    (y, start, pins), with trace.pins still set, for variable_grads to finish. _nodes.c's
+    replay does the same where the node is compiled."""
     tr = trace
-    if tr.pins is None and tr.depth == 0 and (var_list.__class__ is list or var_list.__class__ is tuple) \
-            and var_list and callable(f):
-        # The common case, checked cheaply: a top-level call over distinct, live, trainable
-        # variables (what _variables_for accepts without a message), each pinned before f
-        # runs, as there. Anything else takes the general path.
-        pins = {}
-        read = []   # the id of the leaf each variable holds: with y's key, the plan's key
-        for v in var_list:
-            if v.__class__ is not Variable or not v._trainable or v.disposed or id(v) in pins:
-                break
-            node = v.value_node
-            pins[id(v)] = (v, [node])
-            read.append(node.id)
-        else:
-            tr.pins = pins
-            try:
-                start = next(ids)
-                tr.depth = 1
-                try:
-                    y = f()
-                finally:
-                    tr.depth = 0
-                if y.__class__ is not Tensor:
-                    y = _as_result(y)
-                if y.lo >= start:
-                    for entry in pins.values():
-                        if len(entry[1]) != 1:   # f assigned a variable: the general path
-                            break
-                    else:
-                        entry = _hot_plans.get((y.key, *read))
-                        if entry is not None:
-                            result = _replayed(entry, y, var_list)
-                            if result is not None:
-                                return result
-                value, found = _variable_grads_cached(
-                    y, start, var_list, [tuple(pins[id(v)][1]) for v in var_list])
-            finally:
-                tr.pins = None
-            return _result(value, found, var_list, ())
-    return _variable_grads_general(f, var_list)
+    if not (tr.pins is None and tr.depth == 0 and (var_list.__class__ is list or var_list.__class__ is tuple)
+            and var_list and callable(f)):
+        return None
+    pins = {}
+    read = []   # the id of the leaf each variable holds: with y's key, the plan's key
+    for v in var_list:
+        if v.__class__ is not Variable or not v._trainable or v.disposed or id(v) in pins:
+            return None
+        node = v.value_node
+        pins[id(v)] = (v, [node])
+        read.append(node.id)
+    tr.pins = pins
+    try:
+        start = next(ids)
+        tr.depth = 1
+        try:
+            y = f()
+        finally:
+            tr.depth = 0
+        if y.__class__ is Tensor and y.lo >= start:
+            for entry in pins.values():
+                if len(entry[1]) != 1:   # f assigned a variable: the general path
+                    break
+            else:
+                entry = _hot_plans.get((y.key, *read))
+                if entry is not None:
+                    result = _replayed(entry, y, var_list)
+                    if result is not None:
+                        tr.pins = None
+                        return result
+    except BaseException:
+        tr.pins = None
+        raise
+    return y, start, pins
 
 
 def _refcount_of_a_local() -> int:
@@ -652,3 +671,8 @@ def custom_grad(f: Callable) -> Callable[..., Tensor]:
     return call
 
 
+
+
+# The cached path in C where the node is compiled (nodes.configure_replay); else in Python.
+_replay = configure_replay(_hot_plans, engine.run_plan_weak, _ordered, _new_tuple, VariableGrads,
+                           Tensor) or _replay_python

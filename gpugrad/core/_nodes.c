@@ -517,6 +517,301 @@ static PyObject *elementwise_op(PyObject *module, PyObject *args) {
     return (PyObject *)op;
 }
 
+/* --- a cached variable_grads call: gpugrad/api/autodiff.py's variable_grads fast path
+ *
+ * replay(f, var_list) does what that function's first branch does, in the same order:
+ * pin each variable (distinct, live, trainable Variables only), run f with the pins set,
+ * look the plan up by (y.key, the leaf id of each pin) when f made its whole graph and
+ * assigned no variable, run it (engine.run_plan_weak) and wrap the results. It returns
+ *   None                 f did not run: the caller takes the general path;
+ *   a VariableGrads      the result;
+ *   (y, start, pins)     f ran but its plan is not cached (or a leaf is gone): trace.pins
+ *                        is still set, and the caller finishes on the cached path and
+ *                        clears it.
+ * Errors (f's own included) clear trace.pins and trace.depth and propagate. */
+
+static PyObject *hot_plans, *run_plan_weak_fn, *ordered_fn, *result_new, *result_type,
+                *tensor_type, *depth_str, *trainable_str, *value_node_str, *name_str, *one,
+                *zero;
+
+/* configure_replay(hot_plans, run_plan_weak, ordered, new_result, VariableGrads, Tensor) */
+static PyObject *configure_replay(PyObject *module, PyObject *args) {
+    PyObject *hot, *run, *ordered, *new_result, *rtype, *ttype;
+    if (!PyArg_ParseTuple(args, "O!OOOO!O!", &PyDict_Type, &hot, &run, &ordered, &new_result,
+                          &PyType_Type, &rtype, &PyType_Type, &ttype))
+        return NULL;
+    Py_INCREF(hot); Py_XSETREF(hot_plans, hot);
+    Py_INCREF(run); Py_XSETREF(run_plan_weak_fn, run);
+    Py_INCREF(ordered); Py_XSETREF(ordered_fn, ordered);
+    Py_INCREF(new_result); Py_XSETREF(result_new, new_result);
+    Py_INCREF(rtype); Py_XSETREF(result_type, rtype);
+    Py_INCREF(ttype); Py_XSETREF(tensor_type, ttype);
+    Py_RETURN_NONE;
+}
+
+static int truth_attr(PyObject *o, PyObject *name) {
+    PyObject *v = PyObject_GetAttr(o, name);
+    if (v == NULL) return -1;
+    int t = PyObject_IsTrue(v);
+    Py_DECREF(v);
+    return t;
+}
+
+/* The pins of var_list and the plan key with its slot 0 left for y's key; 0 with *pins NULL
+ * where the list is not the common case; -1 on error. */
+static int pin_all(PyObject *var_list, PyObject **pins_out, PyObject **key_out) {
+    *pins_out = *key_out = NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(var_list);
+    PyObject **items = PySequence_Fast_ITEMS(var_list);
+    PyObject *pins = PyDict_New();
+    PyObject *key = pins ? PyTuple_New(n + 1) : NULL;
+    if (key == NULL) goto fail;
+    Py_INCREF(Py_None);
+    PyTuple_SET_ITEM(key, 0, Py_None);
+    for (Py_ssize_t j = 0; j < n; j++) {
+        PyObject *v = items[j];
+        if ((PyObject *)Py_TYPE(v) != variable_cls) goto not_common;
+        int t = truth_attr(v, trainable_str);
+        if (t < 0) goto fail;
+        if (!t) goto not_common;
+        t = truth_attr(v, disposed_str);
+        if (t < 0) goto fail;
+        if (t) goto not_common;
+        PyObject *id = PyLong_FromVoidPtr(v);
+        if (id == NULL) goto fail;
+        t = PyDict_Contains(pins, id);
+        PyObject *node = t == 0 ? PyObject_GetAttr(v, value_node_str) : NULL;
+        if (node == NULL || !PyObject_TypeCheck(node, &NodeType)) {
+            Py_DECREF(id);
+            Py_XDECREF(node);
+            if (PyErr_Occurred()) goto fail;
+            goto not_common;   /* listed twice (or a value that is no node) */
+        }
+        PyObject *node_id = PyLong_FromLongLong(((Node *)node)->id);
+        PyObject *leaves = node_id ? PyList_New(1) : NULL;
+        PyObject *entry = NULL;
+        if (leaves != NULL) {
+            Py_INCREF(node);
+            PyList_SET_ITEM(leaves, 0, node);
+            entry = PyTuple_Pack(2, v, leaves);
+        }
+        int err = entry ? PyDict_SetItem(pins, id, entry) : -1;
+        Py_DECREF(id);
+        Py_DECREF(node);
+        Py_XDECREF(leaves);
+        Py_XDECREF(entry);
+        if (err < 0) {
+            Py_XDECREF(node_id);
+            goto fail;
+        }
+        PyTuple_SET_ITEM(key, j + 1, node_id);
+    }
+    *pins_out = pins;
+    *key_out = key;
+    return 0;
+not_common:
+    Py_XDECREF(pins);
+    Py_XDECREF(key);
+    return 0;
+fail:
+    Py_XDECREF(pins);
+    Py_XDECREF(key);
+    return -1;
+}
+
+/* trace.pins = None and trace.depth = 0, keeping an error already set */
+static void unpin(void) {
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    if (PyObject_SetAttr(trace_obj, depth_str, zero) < 0 ||
+            PyObject_SetAttr(trace_obj, pins_str, Py_None) < 0)
+        PyErr_Clear();
+    PyErr_Restore(type, value, tb);
+}
+
+/* The result of a replayed plan: its outputs wrapped as tracked leaves, by variable name in
+ * TF.js's key order (autodiff._replayed). */
+static PyObject *wrap(PyObject *outs, PyObject *y, PyObject *specs, PyObject *var_list) {
+    Node *yn = (Node *)y;
+    if (!PyList_Check(outs) || PyList_GET_SIZE(outs) < 1 || !PyTuple_Check(specs)) {
+        PyErr_SetString(PyExc_TypeError, "replay: a plan's outputs are a list, its specs a tuple");
+        return NULL;
+    }
+    PyObject *args[4] = {tensor_type, PyList_GET_ITEM(outs, 0), yn->shape, yn->dtype};
+    if (yn->buf == Py_None && Py_REFCNT(y) > 1) {
+        /* something besides this call holds y (f kept it, or a node built on it): realize
+         * it too, so a later read costs nothing */
+        Py_INCREF(args[1]);
+        Py_SETREF(yn->buf, args[1]);
+        PyObject *r = PyObject_CallOneArg(track_fn, y);
+        if (r == NULL) return NULL;
+        Py_DECREF(r);
+    }
+    PyObject *value = tracked_leaf(NULL, args, 4);
+    PyObject *grads = value ? PyDict_New() : NULL;
+    if (grads == NULL) goto fail;
+    Py_ssize_t n_vars = PySequence_Fast_GET_SIZE(var_list);
+    for (Py_ssize_t j = 0; j < PyTuple_GET_SIZE(specs); j++) {
+        PyObject *spec = PyTuple_GET_ITEM(specs, j);   /* (i, k, shape, dtype) */
+        if (!PyTuple_Check(spec) || PyTuple_GET_SIZE(spec) != 4) {
+            PyErr_SetString(PyExc_TypeError, "replay: a result spec is (i, k, shape, dtype)");
+            goto fail;
+        }
+        Py_ssize_t i = PyLong_AsSsize_t(PyTuple_GET_ITEM(spec, 0));
+        Py_ssize_t k = PyLong_AsSsize_t(PyTuple_GET_ITEM(spec, 1));
+        if ((i == -1 || k == -1) && PyErr_Occurred()) goto fail;
+        if (i < 0 || i >= n_vars || k < 0 || k >= PyList_GET_SIZE(outs)) {
+            PyErr_SetString(PyExc_IndexError, "replay: a result spec is out of range");
+            goto fail;
+        }
+        PyObject *name = PyObject_GetAttr(PySequence_Fast_GET_ITEM(var_list, i), name_str);
+        if (name == NULL) goto fail;
+        PyObject *leaf_args[4] = {tensor_type, PyList_GET_ITEM(outs, k),
+                                  PyTuple_GET_ITEM(spec, 2), PyTuple_GET_ITEM(spec, 3)};
+        PyObject *g = tracked_leaf(NULL, leaf_args, 4);
+        int err = g ? PyDict_SetItem(grads, name, g) : -1;
+        Py_DECREF(name);
+        Py_XDECREF(g);
+        if (err < 0) goto fail;
+    }
+    PyObject *names = PyDict_Keys(grads);
+    PyObject *names_t = names ? PyList_AsTuple(names) : NULL;
+    Py_XDECREF(names);
+    PyObject *order = names_t ? PyObject_CallOneArg(ordered_fn, names_t) : NULL;
+    Py_XDECREF(names_t);
+    if (order == NULL) goto fail;
+    if (order != Py_None) {   /* the names in JS object key order */
+        PyObject *sorted = PyDict_New();
+        PyObject *seq = sorted ? PySequence_Fast(order, "ordered names") : NULL;
+        for (Py_ssize_t j = 0; seq != NULL && j < PySequence_Fast_GET_SIZE(seq); j++) {
+            PyObject *nm = PySequence_Fast_GET_ITEM(seq, j);
+            PyObject *g = PyDict_GetItemWithError(grads, nm);
+            if (g == NULL || PyDict_SetItem(sorted, nm, g) < 0) {
+                if (!PyErr_Occurred()) PyErr_SetString(PyExc_KeyError, "replay: ordered name");
+                Py_CLEAR(seq);
+            }
+        }
+        Py_DECREF(order);
+        if (seq == NULL) {
+            Py_XDECREF(sorted);
+            goto fail;
+        }
+        Py_DECREF(seq);
+        Py_SETREF(grads, sorted);
+    } else {
+        Py_DECREF(order);
+    }
+    PyObject *pair = PyTuple_Pack(2, value, grads);
+    Py_DECREF(value);
+    Py_DECREF(grads);
+    if (pair == NULL) return NULL;
+    PyObject *new_args[2] = {result_type, pair};
+    PyObject *out = PyObject_Vectorcall(result_new, new_args, 2, NULL);
+    Py_DECREF(pair);
+    return out;
+fail:
+    Py_XDECREF(value);
+    Py_XDECREF(grads);
+    return NULL;
+}
+
+static PyObject *replay(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "replay(f, var_list) takes 2 arguments");
+        return NULL;
+    }
+    PyObject *f = args[0], *var_list = args[1];
+    if (hot_plans == NULL || trace_obj == NULL || track_fn == NULL) Py_RETURN_NONE;
+    if (!(PyList_CheckExact(var_list) || PyTuple_CheckExact(var_list)) ||
+            PySequence_Fast_GET_SIZE(var_list) == 0 || !PyCallable_Check(f))
+        Py_RETURN_NONE;
+    PyObject *cur = PyObject_GetAttr(trace_obj, pins_str);
+    if (cur == NULL) return NULL;
+    Py_DECREF(cur);
+    if (cur != Py_None) Py_RETURN_NONE;
+    int nested = truth_attr(trace_obj, depth_str);
+    if (nested < 0) return NULL;
+    if (nested) Py_RETURN_NONE;
+
+    PyObject *pins, *key;
+    if (pin_all(var_list, &pins, &key) < 0) return NULL;
+    if (pins == NULL) Py_RETURN_NONE;
+    long long start;
+    PyObject *y = NULL, *out = NULL;
+    if (PyObject_SetAttr(trace_obj, pins_str, pins) < 0 || next_id(&start) < 0 ||
+            PyObject_SetAttr(trace_obj, depth_str, one) < 0)
+        goto error;
+    y = PyObject_CallNoArgs(f);
+    {
+        PyObject *type, *value, *tb;
+        PyErr_Fetch(&type, &value, &tb);
+        int err = PyObject_SetAttr(trace_obj, depth_str, zero);
+        PyErr_Restore(type, value, tb);
+        if (y == NULL || err < 0) goto error;
+    }
+    if ((PyObject *)Py_TYPE(y) != tensor_type || ((Node *)y)->lo < start) goto miss;
+    {
+        Py_ssize_t pos = 0;
+        PyObject *k, *entry;
+        while (PyDict_Next(pins, &pos, &k, &entry)) {
+            /* f assigned a variable: the general path */
+            if (PyList_GET_SIZE(PyTuple_GET_ITEM(entry, 1)) != 1) goto miss;
+        }
+    }
+    {
+        PyObject *ykey = PyLong_FromLongLong(((Node *)y)->key);
+        if (ykey == NULL) goto error;
+        Py_SETREF(((PyTupleObject *)key)->ob_item[0], ykey);
+    }
+    PyObject *entry = PyDict_GetItemWithError(hot_plans, key);   /* borrowed */
+    if (entry == NULL) {
+        if (PyErr_Occurred()) goto error;
+        goto miss;
+    }
+    if (!PyTuple_Check(entry) || PyTuple_GET_SIZE(entry) != 4) {
+        PyErr_SetString(PyExc_TypeError, "replay: a hot plan entry is (plan, refs, _, specs)");
+        goto error;
+    }
+    Py_INCREF(entry);
+    PyObject *outs = PyObject_CallFunctionObjArgs(run_plan_weak_fn, PyTuple_GET_ITEM(entry, 0),
+                                                  PyTuple_GET_ITEM(entry, 1), NULL);
+    if (outs == NULL) {
+        Py_DECREF(entry);
+        goto error;
+    }
+    if (outs == Py_None) {   /* a leaf of the plan is gone */
+        Py_DECREF(outs);
+        Py_DECREF(entry);
+        goto miss;
+    }
+    out = wrap(outs, y, PyTuple_GET_ITEM(entry, 3), var_list);
+    Py_DECREF(outs);
+    Py_DECREF(entry);
+    if (out == NULL) goto error;
+    unpin();
+    Py_DECREF(y);
+    Py_DECREF(pins);
+    Py_DECREF(key);
+    return out;
+miss:
+    {
+        PyObject *s = PyLong_FromLongLong(start);
+        out = s ? PyTuple_Pack(3, y, s, pins) : NULL;
+        Py_XDECREF(s);
+        if (out == NULL) goto error;
+        Py_DECREF(y);
+        Py_DECREF(pins);
+        Py_DECREF(key);
+        return out;   /* trace.pins stays set: the caller clears it */
+    }
+error:
+    unpin();
+    Py_XDECREF(y);
+    Py_DECREF(pins);
+    Py_DECREF(key);
+    return NULL;
+}
+
 /* configure(ids, keys, intern, const_key, NO_OP) */
 static PyObject *configure(PyObject *module, PyObject *args) {
     PyObject *ids, *keys, *intern, *ckey;
@@ -538,6 +833,10 @@ static PyMethodDef module_methods[] = {
      "tracked_leaf(cls, buf, shape, dtype): make_leaf, registered as tensor.py's track does."},
     {"configure_tracking", configure_tracking, METH_VARARGS,
      "configure_tracking(live, sweep_at, open_scopes, track): tensor.py's registry."},
+    {"replay", (PyCFunction)(void (*)(void))replay, METH_FASTCALL,
+     "replay(f, var_list): autodiff.variable_grads's cached path (see above)."},
+    {"configure_replay", configure_replay, METH_VARARGS,
+     "configure_replay(hot_plans, run_plan_weak, ordered, new_result, VariableGrads, Tensor)."},
     {"configure_variables", configure_variables, METH_VARARGS,
      "configure_variables(Variable, trace): how an elementwise op reads a pinned variable."},
     {"elementwise_op", elementwise_op, METH_VARARGS,
@@ -558,7 +857,16 @@ PyMODINIT_FUNC PyInit__nodes(void) {
     node_str = PyUnicode_InternFromString("_node");
     disposed_str = PyUnicode_InternFromString("disposed");
     pins_str = PyUnicode_InternFromString("pins");
-    if (node_str == NULL || disposed_str == NULL || pins_str == NULL) return NULL;
+    depth_str = PyUnicode_InternFromString("depth");
+    trainable_str = PyUnicode_InternFromString("_trainable");
+    value_node_str = PyUnicode_InternFromString("value_node");
+    name_str = PyUnicode_InternFromString("name");
+    one = PyLong_FromLong(1);
+    zero = PyLong_FromLong(0);
+    if (node_str == NULL || disposed_str == NULL || pins_str == NULL || depth_str == NULL ||
+            trainable_str == NULL || value_node_str == NULL || name_str == NULL || one == NULL ||
+            zero == NULL)
+        return NULL;
     buffer_str = PyUnicode_InternFromString("buffer");
     empty_tuple = PyTuple_New(0);
     if (buffer_str == NULL || empty_tuple == NULL) return NULL;

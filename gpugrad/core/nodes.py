@@ -155,6 +155,16 @@ def configure_variables(variable_cls: type, trace: Any) -> None:
         _c.configure_variables(variable_cls, trace)
 
 
+def configure_replay(hot_plans: dict, run_plan_weak: Callable, ordered: Callable,
+                     new_result: Callable, result_type: type, tensor_cls: type) -> Callable | None:
+    """_nodes.c's replay, variable_grads's cached path (api/autodiff.py's _replay_python) in
+    C, given what it calls; None where the node is not compiled."""
+    if not COMPILED:
+        return None
+    _c.configure_replay(hot_plans, run_plan_weak, ordered, new_result, result_type, tensor_cls)
+    return _c.replay
+
+
 def elementwise_op(general: Callable, name: str, arity: int, out_bool: bool, needs_float: bool,
                    tensor_cls: type) -> Callable:
     """general, the Python function of an elementwise op, with its first branch (all operands
