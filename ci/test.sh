@@ -12,6 +12,6 @@ python -m pip install --quiet -e ".[test,dist]"
 GPUGRAD_REQUIRE_COMPILED=1 python -m pytest tests "$@"
 # The Python node (a checkout on PYTHONPATH, a machine without a C compiler): the tests of the
 # node, the keys and the graph walks, run on it too.
-GPUGRAD_PURE_PYTHON=1 python -m pytest tests/test_nodes.py tests/test_structural_keys.py \
+GPUGRAD_PURE_PYTHON=1 python -m pytest tests/test_nodes.py tests/test_replay.py tests/test_structural_keys.py \
     tests/test_variable_grads.py tests/test_random_graphs.py tests/test_memory.py \
     tests/test_threads.py tests/test_seed.py "$@"
