@@ -270,3 +270,17 @@ def test_a_variable_inside_a_gradient_call_reads_its_last_pinned_leaf():
     finally:
         T.trace.pins = saved
     assert tf.add(v, t).src[0] is v.value_node   # outside a call: the current value
+
+
+@pytest.mark.parametrize("fn", [nodes.py_buffers_of] + ([nodes._c.buffers_of] if nodes.COMPILED else []),
+                         ids=lambda f: f.__module__)
+def test_buffers_of_weakly_named_leaves(fn):
+    a, b = object(), object()
+    x, y = make_leaf(PyT, a, (1,), "float32"), nodes.make_leaf(Tensor, b, (1,), "float32")
+    refs = [weakref.ref(x), weakref.ref(y)]
+    assert fn(refs) == [a, b] and fn(tuple(refs)) == [a, b] and fn([]) == []
+    y.buf = None                      # disposed: its buffer dropped
+    assert fn(refs) is None
+    y.buf = b
+    del x                             # collected
+    assert fn(refs) is None

@@ -296,6 +296,39 @@ static PyObject *configure_tracking(PyObject *module, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* buffers_of(refs): nodes.py's py_buffers_of, the buffer of each weakly named leaf */
+static PyObject *buffers_of(PyObject *module, PyObject *refs) {
+    PyObject *seq = PySequence_Fast(refs, "buffers_of: refs is a sequence of weak references");
+    if (seq == NULL) return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    PyObject *out = PyList_New(n);
+    for (Py_ssize_t j = 0; out != NULL && j < n; j++) {
+        PyObject *leaf = PyObject_CallNoArgs(PySequence_Fast_GET_ITEM(seq, j));
+        PyObject *buf = NULL;
+        if (leaf != NULL && leaf != Py_None) {
+            if (PyObject_TypeCheck(leaf, &NodeType)) {
+                buf = ((Node *)leaf)->buf;
+                Py_XINCREF(buf);
+            } else {
+                buf = PyObject_GetAttrString(leaf, "buf");
+            }
+        }
+        Py_XDECREF(leaf);
+        if (buf == NULL && PyErr_Occurred()) {
+            Py_CLEAR(out);
+        } else if (buf == NULL || buf == Py_None) {   /* collected, or disposed */
+            Py_XDECREF(buf);
+            Py_DECREF(out);
+            Py_DECREF(seq);
+            Py_RETURN_NONE;
+        } else {
+            PyList_SET_ITEM(out, j, buf);
+        }
+    }
+    Py_DECREF(seq);
+    return out;
+}
+
 /* --- elementwise ops: the common case of gpugrad/api/ops/elementwise.py's _unary and _binary
  *
  * An ElementwiseOp wraps the op's Python function (``general``, the op's one definition) and
@@ -833,6 +866,9 @@ static PyMethodDef module_methods[] = {
      "tracked_leaf(cls, buf, shape, dtype): make_leaf, registered as tensor.py's track does."},
     {"configure_tracking", configure_tracking, METH_VARARGS,
      "configure_tracking(live, sweep_at, open_scopes, track): tensor.py's registry."},
+    {"buffers_of", buffers_of, METH_O,
+     "buffers_of(refs): the buffer of the leaf each weak reference names; None where one is "
+     "collected or disposed."},
     {"replay", (PyCFunction)(void (*)(void))replay, METH_FASTCALL,
      "replay(f, var_list): autodiff.variable_grads's cached path (see above)."},
     {"configure_replay", configure_replay, METH_VARARGS,

@@ -110,6 +110,21 @@ def py_make_leaf(cls: type, buf: Any, shape: tuple, dtype: str) -> PyNode:
     return t
 
 
+def py_buffers_of(refs) -> list | None:
+    """The buffer of the leaf each weak reference names; None where one of them is collected
+    or disposed (its buffer dropped)."""
+    bufs = []
+    for ref in refs:
+        leaf = ref()
+        if leaf is None:
+            return None
+        buf = leaf.buf
+        if buf is None:
+            return None
+        bufs.append(buf)
+    return bufs
+
+
 _track: Callable | None = None   # tensor.py's track, once configure_tracking ran
 
 
@@ -142,10 +157,12 @@ if COMPILED:
     Node = _c.Node
     make_leaf = _c.make_leaf
     tracked_leaf = _c.tracked_leaf
+    buffers_of = _c.buffers_of
 else:
     Node = PyNode
     make_leaf = py_make_leaf
     tracked_leaf = py_tracked_leaf
+    buffers_of = py_buffers_of
 
 
 def configure_variables(variable_cls: type, trace: Any) -> None:

@@ -5,6 +5,7 @@ from typing import Any, Sequence
 
 from gpugrad import backends
 from gpugrad.compile.schedule import PlanCache, build_plan, structure
+from gpugrad.core.nodes import buffers_of
 from gpugrad.core.tensor import Tensor, leaf, buffers_lock, track
 
 plans = PlanCache("plans")
@@ -41,15 +42,9 @@ def run_plan_weak(plan, refs: Sequence[Any]) -> list | None:
     where one of them is collected or disposed."""
     buffers_lock.acquire_read()
     try:
-        bufs = []
-        for ref in refs:
-            leaf = ref()
-            if leaf is None:
-                return None
-            buf = leaf.buf
-            if buf is None:
-                return None
-            bufs.append(buf)
+        bufs = buffers_of(refs)   # (in C where the node is compiled: see core/nodes.py)
+        if bufs is None:
+            return None
         outs = backends.current().run(plan, bufs)
     finally:
         buffers_lock.release_read()
