@@ -51,3 +51,44 @@ def test_env_variable_picks_the_backend(monkeypatch):
     with pytest.raises(ValueError, match="Unknown backend"):
         tf.get_backend()
     monkeypatch.setattr(backends, "_current", None)
+
+
+def test_kernels_that_take_their_launch_dims_as_tuples(monkeypatch):
+    """CuPy's RawKernels are called as they are, (grid,), (block,), args (dims_as_tuples): on
+    the first run's loop and through the generated launchers alike."""
+    import numpy as np
+
+    from gpugrad.backends.emulated import EmulatedCudaBackend, compiler_available
+    if not compiler_available():
+        pytest.skip("g++ is not installed")
+    seen = set()
+
+    class TupleDims(EmulatedCudaBackend):
+        name = "cuda-emulated-tuple-dims"
+        dims_as_tuples = True
+
+        def compile(self, program):
+            inner = super().compile(program)
+
+            def wrap(fn):
+                def kernel(grid, block, args):
+                    assert isinstance(grid, tuple) and isinstance(block, tuple)
+                    seen.add((grid, block))
+                    return fn(grid[0], block[0], args)
+                return kernel
+            return {name: wrap(fn) for name, fn in inner.items()}
+
+    previous = tf.get_backend()
+    tf.set_backend("numpy")
+    monkeypatch.setattr(backends, "_current", TupleDims())
+    try:
+        p = tf.variable(tf.tensor(np.linspace(-1, 1, 300, dtype=np.float32)))
+        for _ in range(3):   # the loop, then the compiled runner
+            value, grads = tf.variable_grads(lambda: tf.sum(tf.exp(p) * p), [p])
+            x = np.linspace(-1, 1, 300, dtype=np.float32)
+            np.testing.assert_allclose(value.numpy(), np.sum(np.exp(x) * x), rtol=1e-5)
+            np.testing.assert_allclose(grads[p.name].numpy(), np.exp(x) * (x + 1), rtol=1e-5)
+        p.dispose()
+    finally:
+        tf.set_backend(previous)
+    assert seen

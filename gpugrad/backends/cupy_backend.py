@@ -70,6 +70,7 @@ class CupyBackend(GeneratedKernelBackend):
         self.cupy = cupy
         self.xp = cupy
         self.array_type = cupy.ndarray
+        self.dims_as_tuples = True
         self._modules = LRU("cupy modules", 4096)   # source -> {kernel: RawKernel}, across plans
         self._lock = threading.Lock()
         self.arch = f"sm_{cupy.cuda.Device().compute_capability}"   # e.g. sm_90 on an H100/H200
@@ -121,8 +122,7 @@ class CupyBackend(GeneratedKernelBackend):
             if functions is None:
                 functions = self._functions(program)
                 self._modules.put(program.source, functions)
-        return {name: (lambda grid, block, args, fn=fn: fn((grid,), (block,), args))
-                for name, fn in functions.items()}
+        return dict(functions)   # RawKernels, called (grid,), (block,), args: dims_as_tuples
 
     def run_update(self, program, arrays: list, scalars: dict) -> None:
         """One launch of a generated multi-tensor update kernel (gpugrad/compile/optim_codegen.py):
@@ -141,7 +141,7 @@ class CupyBackend(GeneratedKernelBackend):
             # pool often gives a step's gradients the addresses the last step's had).
             cached = program.cache["meta"] = (key, self.cupy.asarray(program.pack(addresses, sizes)))
         total = sum(sizes)
-        kernel(program.grid(total), program.block,
+        kernel((program.grid(total),), (program.block,),
                (cached[1], np.int32(len(sizes)), np.int64(total), *program.scalar_args(scalars)))
 
     def _functions(self, program) -> dict:

@@ -34,6 +34,14 @@ class GeneratedKernelBackend:
     # The backend's own array class: inputs of exactly it need no adopt() (the common case,
     # tested per input by class rather than by a call each). None: every input is adopted.
     array_type = None
+    # How compile()'s callables take the launch shape: (grid, block, args) with ints, or, when
+    # True, with 1-tuples (what a CuPy RawKernel takes itself: no wrapper call per launch).
+    dims_as_tuples = False
+
+    def _dims(self, launch) -> tuple:
+        if self.dims_as_tuples:
+            return (launch.grid,), (launch.block,)
+        return launch.grid, launch.block
 
     def compile(self, program) -> dict:
         raise NotImplementedError
@@ -96,8 +104,8 @@ class GeneratedKernelBackend:
             ns["sort_buckets"], ns["xp"], ns["sort"] = sort_buckets, self.xp, program.library_sort
             lines.append(f"    sort_buckets(xp, slots[{program.library_sort[0]}], t0, t1, sort)")
         for i, launch in enumerate(program.launches):
-            ns[f"kernel{i}"], ns[f"grid{i}"], ns[f"block{i}"] = \
-                kernels[launch.kernel], launch.grid, launch.block
+            ns[f"kernel{i}"] = kernels[launch.kernel]
+            ns[f"grid{i}"], ns[f"block{i}"] = self._dims(launch)
             args = "".join(f"t{ref}, " if kind == "scratch" else f"slots[{ref}], "
                            for kind, ref in launch.params)
             lines.append(f"    kernel{i}(grid{i}, block{i}, ({args}))")
@@ -125,7 +133,7 @@ class GeneratedKernelBackend:
             sort_buckets(self.xp, slots[program.library_sort[0]], scratch[0], scratch[1], program.library_sort)
         for launch in program.launches:
             args = tuple([slots[ref] if kind != "scratch" else scratch[ref] for kind, ref in launch.params])
-            kernels[launch.kernel](launch.grid, launch.block, args)
+            kernels[launch.kernel](*self._dims(launch), args)
 
     @staticmethod
     def slot_spec(group, slot):
