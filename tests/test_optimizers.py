@@ -607,9 +607,10 @@ def test_cupy_run_update_plumbing_through_the_emulator():
     fn.restype = None
     fn.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_longlong] + [ctypes.c_float] * 6
 
-    def kernel(grid, block, args):
-        assert block == program.block and isinstance(args[1], np.int32) and isinstance(args[2], np.int64)
+    def kernel(grid, block, args):   # a RawKernel's signature: the dims as 1-tuples
+        assert block == (program.block,) and isinstance(args[1], np.int32) and isinstance(args[2], np.int64)
         assert all(isinstance(s, np.float32) for s in args[3:])
+        (grid,) = grid
         for b in range(grid):
             lib.gg_set_block(b, grid)
             fn(args[0].ctypes.data, int(args[1]), int(args[2]), *map(float, args[3:]))
