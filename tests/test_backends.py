@@ -88,6 +88,11 @@ def test_kernels_that_take_their_launch_dims_as_tuples(monkeypatch):
             x = np.linspace(-1, 1, 300, dtype=np.float32)
             np.testing.assert_allclose(value.numpy(), np.sum(np.exp(x) * x), rtol=1e-5)
             np.testing.assert_allclose(grads[p.name].numpy(), np.exp(x) * (x + 1), rtol=1e-5)
+        # a plan of one group runs as its launcher, returning the outputs (no slot list)
+        from gpugrad.api.autodiff import _hot_plans
+        runners = [r for entry in _hot_plans.values() for k, r in entry[0].runners.items()
+                   if k[0] == TupleDims.name and r is not None]
+        assert runners and all("return [" in r.source and "slots[3] =" not in r.source for r in runners)
         p.dispose()
     finally:
         tf.set_backend(previous)

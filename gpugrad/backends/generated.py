@@ -74,6 +74,12 @@ class GeneratedKernelBackend:
         if key not in plan.runners:   # a first run: the loop (compiling costs more)
             plan.runners[key] = None
             return run_plan(plan, list(inputs), self.run_group)
+        group = plan.groups[0]
+        if len(plan.groups) == 1 and group.kind != "matmul" \
+                and {s for s, _ in plan.outputs} <= {s for _, s in group.outputs}:
+            # one group making every output: its launcher is the whole plan (no slot list)
+            runner = plan.runners[key] = self.launcher(group, returning=plan.outputs)
+            return runner(inputs)
         # the launchers allocate each output at its instruction's shape: no reshape to test
         shapes = {s: self.slot_spec(g, s)[0] for g in plan.groups if g.kind != "matmul"
                   for _, s in g.outputs}
@@ -81,10 +87,12 @@ class GeneratedKernelBackend:
             plan, [self.launcher(g) for g in plan.groups], shapes=shapes)
         return runner(inputs)
 
-    def launcher(self, group):
+    def launcher(self, group, returning=None):
         """A function of the slot list that runs the group: its output and scratch
         allocations and its launches, with everything known from the plan settled once (the
-        kernels, output shapes and dtypes, argument positions)."""
+        kernels, output shapes and dtypes, argument positions). With ``returning`` (a plan's
+        outputs, (slot, shape) each, all of them this group's), a function of the inputs
+        that returns those outputs instead of storing them in slots."""
         if group.kind == "matmul":
             xp = self.xp
             return lambda slots: run_group(group, slots, xp)   # cuBLAS through the array module
@@ -93,22 +101,30 @@ class GeneratedKernelBackend:
         program = group.program
         kernels = self.kernels_for(group)
         ns = {"empty": self.empty}
+        local = {s for _, s in group.outputs} if returning is not None else set()
+
+        def slot(s):
+            return f"o{s}" if s in local else f"slots[{s}]"
         lines = ["def run(slots):"]
         for _, s in group.outputs:
             ns[f"shape{s}"], ns[f"dtype{s}"] = self.slot_spec(group, s)
-            lines.append(f"    slots[{s}] = empty(shape{s}, dtype{s})")
+            lines.append(f"    {slot(s)} = empty(shape{s}, dtype{s})")
         for j, (n, dtype) in enumerate(program.scratch):
             ns[f"scratch_dtype{j}"] = dtype
             lines.append(f"    t{j} = empty(({n},), scratch_dtype{j})")
         if program.library_sort is not None:   # scatter_add's buckets, sorted by the library
             ns["sort_buckets"], ns["xp"], ns["sort"] = sort_buckets, self.xp, program.library_sort
-            lines.append(f"    sort_buckets(xp, slots[{program.library_sort[0]}], t0, t1, sort)")
+            lines.append(f"    sort_buckets(xp, {slot(program.library_sort[0])}, t0, t1, sort)")
         for i, launch in enumerate(program.launches):
             ns[f"kernel{i}"] = kernels[launch.kernel]
             ns[f"grid{i}"], ns[f"block{i}"] = self._dims(launch)
-            args = "".join(f"t{ref}, " if kind == "scratch" else f"slots[{ref}], "
+            args = "".join(f"t{ref}, " if kind == "scratch" else f"{slot(ref)}, "
                            for kind, ref in launch.params)
             lines.append(f"    kernel{i}(grid{i}, block{i}, ({args}))")
+        if returning is not None:
+            outs = [slot(s) if tuple(shape) == tuple(ns[f"shape{s}"]) else f"{slot(s)}.reshape({tuple(shape)!r})"
+                    for s, shape in returning]
+            lines.append(f"    return [{', '.join(outs)}]")
         if len(lines) == 1:
             lines.append("    pass")
         source = "\n".join(lines)
