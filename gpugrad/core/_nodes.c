@@ -682,7 +682,8 @@ static PyObject *wrap(PyObject *outs, PyObject *y, PyObject *specs, PyObject *va
     }
     PyObject *value = tracked_leaf(NULL, args, 4);
     PyObject *grads = value ? PyDict_New() : NULL;
-    if (grads == NULL) goto fail;
+    PyObject *names = grads ? PyTuple_New(PyTuple_GET_SIZE(specs)) : NULL;   /* for ordered */
+    if (names == NULL) goto fail;
     Py_ssize_t n_vars = PySequence_Fast_GET_SIZE(var_list);
     for (Py_ssize_t j = 0; j < PyTuple_GET_SIZE(specs); j++) {
         PyObject *spec = PyTuple_GET_ITEM(specs, j);   /* (i, k, shape, dtype) */
@@ -703,15 +704,18 @@ static PyObject *wrap(PyObject *outs, PyObject *y, PyObject *specs, PyObject *va
                                   PyTuple_GET_ITEM(spec, 2), PyTuple_GET_ITEM(spec, 3)};
         PyObject *g = tracked_leaf(NULL, leaf_args, 4);
         int err = g ? PyDict_SetItem(grads, name, g) : -1;
-        Py_DECREF(name);
+        PyTuple_SET_ITEM(names, j, name);   /* (the tuple takes the reference) */
         Py_XDECREF(g);
         if (err < 0) goto fail;
     }
-    PyObject *names = PyDict_Keys(grads);
-    PyObject *names_t = names ? PyList_AsTuple(names) : NULL;
-    Py_XDECREF(names);
-    PyObject *order = names_t ? PyObject_CallOneArg(ordered_fn, names_t) : NULL;
-    Py_XDECREF(names_t);
+    if (PyDict_GET_SIZE(grads) != PyTuple_GET_SIZE(names)) {   /* two variables of one name */
+        PyObject *keys = PyDict_Keys(grads);
+        Py_XSETREF(names, keys ? PyList_AsTuple(keys) : NULL);
+        Py_XDECREF(keys);
+        if (names == NULL) goto fail;
+    }
+    PyObject *order = PyObject_CallOneArg(ordered_fn, names);
+    Py_CLEAR(names);
     if (order == NULL) goto fail;
     if (order != Py_None) {   /* the names in JS object key order */
         PyObject *sorted = PyDict_New();
@@ -745,6 +749,7 @@ static PyObject *wrap(PyObject *outs, PyObject *y, PyObject *specs, PyObject *va
 fail:
     Py_XDECREF(value);
     Py_XDECREF(grads);
+    Py_XDECREF(names);
     return NULL;
 }
 
@@ -820,8 +825,10 @@ static PyObject *replay(PyObject *module, PyObject *const *args, Py_ssize_t narg
     out = wrap(outs, y, PyTuple_GET_ITEM(entry, 3), var_list);
     Py_DECREF(outs);
     Py_DECREF(entry);
-    if (out == NULL) goto error;
-    unpin();
+    if (out == NULL || PyObject_SetAttr(trace_obj, pins_str, Py_None) < 0) {   /* (depth is 0) */
+        Py_CLEAR(out);
+        goto error;
+    }
     Py_DECREF(y);
     Py_DECREF(pins);
     Py_DECREF(key);

@@ -48,30 +48,35 @@ _ALL_AXES = [tuple(range(n)) for n in range(33)]
 _ONES = [(1,) * n for n in range(33)]
 
 
-def _reduction(op: str, x: TensorLike, axis: Any, keep_dims: bool) -> Tensor:
-    if x.__class__ is not Tensor:
-        x = convert(x)
-    if axis is None and not keep_dims and x.dtype in dtypes.FLOATS and 0 < len(x.shape) <= 32:
-        # the common case, kept cheap: a float tensor reduced to a scalar (what T.reduce and
-        # T.reshape make of it, without their general checks)
-        n = len(x.shape)
-        return Tensor("reshape", (Tensor(op, (x,), _ALL_AXES[n], _ONES[n], x.dtype),), (), (), x.dtype)
+def _reduction(op: str, x: Tensor, axis: Any, keep_dims: bool) -> Tensor:
     axes = normalize_axes(axis, x.ndim, op) if not (axis is None and x.ndim == 0) else ()
     if x.dtype == dtypes.bool_ and op in ("sum", "prod"):
         x = T.cast(x, dtypes.int32)
     return _drop_axes(T.reduce(op, x, axes), axes, keep_dims)
 
 
-def sum(x: TensorLike, axis: Any = None, keep_dims: bool = False) -> Tensor:  # noqa: A001
-    return _reduction("sum", x, axis, keep_dims)
+def _reduction_op(op: str):
+    floats = dtypes.FLOATS
+
+    def fn(x: TensorLike, axis: Any = None, keep_dims: bool = False) -> Tensor:
+        if x.__class__ is not Tensor:
+            x = convert(x)
+        if axis is None and not keep_dims and x.dtype in floats and 0 < len(x.shape) <= 32:
+            # the common case, kept cheap (one call: it is in most f): a float tensor reduced
+            # to a scalar, as T.reduce and T.reshape make it, without their general checks
+            n = len(x.shape)
+            return Tensor("reshape", (Tensor(op, (x,), _ALL_AXES[n], _ONES[n], x.dtype),), (), (), x.dtype)
+        return _reduction(op, x, axis, keep_dims)
+    fn.__name__ = fn.__qualname__ = op
+    return fn
 
 
-def max(x: TensorLike, axis: Any = None, keep_dims: bool = False) -> Tensor:  # noqa: A001
-    return _reduction("max", x, axis, keep_dims)
-
-
-def prod(x: TensorLike, axis: Any = None, keep_dims: bool = False) -> Tensor:
-    return _reduction("prod", x, axis, keep_dims)
+sum = _reduction_op("sum")  # noqa: A001
+sum.__doc__ = "The sum over the axes (all by default), as tf.sum; keep_dims keeps them as 1."
+max = _reduction_op("max")  # noqa: A001
+max.__doc__ = "The maximum over the axes (all by default), as tf.max; keep_dims keeps them as 1."
+prod = _reduction_op("prod")
+prod.__doc__ = "The product over the axes (all by default), as tf.prod; keep_dims keeps them as 1."
 
 
 def min(x: TensorLike, axis: Any = None, keep_dims: bool = False) -> Tensor:  # noqa: A001
