@@ -206,7 +206,23 @@ def test_compiled_elementwise_ops_match_their_python_functions():
     a, v = ops["f32"], ops["variable"]
     assert (a + v).key == tf.add(a, v).key == a.add(v).key
     assert (v * a).key == tf.mul(v, a).key and (-a).key == tf.neg(a).key
-    assert repr(tf.add) == "<gpugrad elementwise op add>" and tf.add.__name__ == "add"
+    assert repr(tf.add) == "<gpugrad op add>" and tf.add.__name__ == "add"
+    # square (mul over (x, x)) and the reductions to a scalar, with and without their
+    # other arguments
+    for name in ("square", "sum", "max", "prod"):
+        op = getattr(tf, name)
+        general = getattr(op, "__wrapped__", op)
+        for k in ops:
+            for extra in ({}, {"axis": 0}, {"keep_dims": True}):
+                if name == "square" and extra:
+                    continue
+                args = [ops[k]]
+                got = _outcome(lambda *a: op(*a, **extra), args)
+                want = _outcome(lambda *a: general(*a, **extra), args)
+                if k in ("list", "ndarray") or not isinstance(ops[k], Tensor):
+                    got, want = got[:5], want[:5]
+                assert got == want, (name, k, extra)
+    assert a.sum().key == tf.sum(a).key == getattr(tf.sum, "__wrapped__", tf.sum)(a).key
 
 
 def _tracked_leaf_makers():

@@ -338,12 +338,21 @@ static PyObject *buffers_of(PyObject *module, PyObject *refs) {
  * the node at once. Everything else is a call of ``general``, with the same arguments (the
  * variables already read), so errors and the other branches are its. */
 
+/* Two more ops take the same road, for the same reason (each is in most f):
+ * KIND_SQUARE, square(x): mul's branch over (x, x);
+ * KIND_REDUCE, sum(x) / max(x) / prod(x) with no axis: reductions.py's first branch, a float
+ * tensor of rank 1 to 32 reduced over every axis (kept), then reshaped to a scalar. */
+enum { KIND_ELEMENTWISE, KIND_SQUARE, KIND_REDUCE };
+
 typedef struct {
     PyObject_HEAD
     PyObject *name, *general, *tensor_cls, *floats, *bool_, *dict;
-    int arity, out_bool, needs_float;
+    PyObject *tables;   /* KIND_REDUCE: (all axes, ones) of each rank */
+    int arity, out_bool, needs_float, kind;
     vectorcallfunc vectorcall;
 } ElementwiseOp;
+
+static PyObject *reshape_str;   /* "reshape" */
 
 static PyObject *node_str, *disposed_str, *pins_str;   /* "_node", "disposed", "pins" */
 static PyObject *variable_cls, *trace_obj;   /* api/variables.py's Variable, tensor.py's trace */
@@ -407,29 +416,62 @@ static int fast_operand(ElementwiseOp *self, PyObject *x, int float_only) {
     return PyObject_RichCompareBool(n->dtype, self->bool_, Py_NE);
 }
 
-static PyObject *new_node(ElementwiseOp *self, PyObject *src, PyObject *shape, PyObject *dtype) {
+static PyObject *new_node(ElementwiseOp *self, PyObject *op, PyObject *src, PyObject *arg,
+                          PyObject *shape, PyObject *dtype) {
     PyTypeObject *cls = (PyTypeObject *)self->tensor_cls;
     Node *t = (Node *)cls->tp_alloc(cls, 0);
     if (t == NULL) return NULL;
-    if (node_fill(t, self->name, src, Py_None, shape, dtype) < 0) {
+    if (node_fill(t, op, src, arg, shape, dtype) < 0) {
         Py_DECREF(t);
         return NULL;
     }
     return (PyObject *)t;
 }
 
+static PyObject *fast_path_binary(ElementwiseOp *self, PyObject *const *xs);
+
+static PyObject *reduce_path(ElementwiseOp *self, PyObject *x) {
+    if (Py_TYPE(x) != (PyTypeObject *)self->tensor_cls) return NULL;
+    Node *n = (Node *)x;
+    int ok = PySet_Contains(self->floats, n->dtype);
+    Py_ssize_t rank = PyTuple_Check(n->shape) ? PyTuple_GET_SIZE(n->shape) : 0;
+    PyObject *axes = PyTuple_GET_ITEM(self->tables, 0), *ones = PyTuple_GET_ITEM(self->tables, 1);
+    if (ok <= 0 || rank < 1 || rank >= PyTuple_GET_SIZE(axes) || rank >= PyTuple_GET_SIZE(ones))
+        return NULL;
+    PyObject *src = PyTuple_Pack(1, x);
+    PyObject *kept = src ? new_node(self, self->name, src, PyTuple_GET_ITEM(axes, rank),
+                                    PyTuple_GET_ITEM(ones, rank), n->dtype) : NULL;
+    Py_XDECREF(src);
+    if (kept == NULL) return NULL;
+    src = PyTuple_Pack(1, kept);
+    Py_DECREF(kept);
+    if (src == NULL) return NULL;
+    PyObject *out = new_node(self, reshape_str, src, empty_tuple, empty_tuple, n->dtype);
+    Py_DECREF(src);
+    return out;
+}
+
 static PyObject *fast_path(ElementwiseOp *self, PyObject *const *xs) {
     /* NULL without an error: not the fast case */
+    if (self->kind == KIND_REDUCE) return reduce_path(self, xs[0]);
+    if (self->kind == KIND_SQUARE) {
+        PyObject *pair[2] = {xs[0], xs[0]};
+        return fast_path_binary(self, pair);
+    }
     if (self->arity == 1) {
         int ok = fast_operand(self, xs[0], self->needs_float);
         if (ok <= 0) return NULL;
         Node *x = (Node *)xs[0];
         PyObject *src = PyTuple_Pack(1, xs[0]);
         if (src == NULL) return NULL;
-        PyObject *out = new_node(self, src, x->shape, x->dtype);
+        PyObject *out = new_node(self, self->name, src, Py_None, x->shape, x->dtype);
         Py_DECREF(src);
         return out;
     }
+    return fast_path_binary(self, xs);
+}
+
+static PyObject *fast_path_binary(ElementwiseOp *self, PyObject *const *xs) {
     int ok = fast_operand(self, xs[0], 1);
     if (ok > 0) ok = fast_operand(self, xs[1], 1);
     if (ok <= 0) return NULL;
@@ -439,7 +481,8 @@ static PyObject *fast_path(ElementwiseOp *self, PyObject *const *xs) {
     if (ok <= 0) return NULL;
     PyObject *src = PyTuple_Pack(2, xs[0], xs[1]);
     if (src == NULL) return NULL;
-    PyObject *out = new_node(self, src, a->shape, self->out_bool ? self->bool_ : a->dtype);
+    PyObject *out = new_node(self, self->name, src, Py_None, a->shape,
+                             self->out_bool ? self->bool_ : a->dtype);
     Py_DECREF(src);
     return out;
 }
@@ -471,7 +514,11 @@ static PyObject *ElementwiseOp_get(PyObject *self, PyObject *obj, PyObject *type
 }
 
 static PyObject *ElementwiseOp_repr(ElementwiseOp *self) {
-    return PyUnicode_FromFormat("<gpugrad elementwise op %U>", self->name);
+    PyObject *name = PyObject_GetAttrString(self->general, "__name__");
+    if (name == NULL) return NULL;
+    PyObject *out = PyUnicode_FromFormat("<gpugrad op %S>", name);
+    Py_DECREF(name);
+    return out;
 }
 
 static int ElementwiseOp_traverse(ElementwiseOp *self, visitproc visit, void *arg) {
@@ -481,6 +528,7 @@ static int ElementwiseOp_traverse(ElementwiseOp *self, visitproc visit, void *ar
     Py_VISIT(self->floats);
     Py_VISIT(self->bool_);
     Py_VISIT(self->dict);
+    Py_VISIT(self->tables);
     return 0;
 }
 
@@ -491,6 +539,7 @@ static int ElementwiseOp_clear(ElementwiseOp *self) {
     Py_CLEAR(self->floats);
     Py_CLEAR(self->bool_);
     Py_CLEAR(self->dict);
+    Py_CLEAR(self->tables);
     return 0;
 }
 
@@ -519,15 +568,24 @@ static PyTypeObject ElementwiseOpType = {
     .tp_setattro = PyObject_GenericSetAttr,
 };
 
-/* elementwise_op(general, name, arity, out_bool, needs_float, tensor_cls, floats, bool_) */
+/* elementwise_op(general, name, arity, out_bool, needs_float, tensor_cls, floats, bool_,
+ *                kind=KIND_ELEMENTWISE, tables=None) */
 static PyObject *elementwise_op(PyObject *module, PyObject *args) {
-    PyObject *general, *name, *tensor_cls, *floats, *bool_;
-    int arity, out_bool, needs_float;
-    if (!PyArg_ParseTuple(args, "OUippO!O!U", &general, &name, &arity, &out_bool, &needs_float,
-                          &PyType_Type, &tensor_cls, &PyFrozenSet_Type, &floats, &bool_))
+    PyObject *general, *name, *tensor_cls, *floats, *bool_, *tables = Py_None;
+    int arity, out_bool, needs_float, kind = KIND_ELEMENTWISE;
+    if (!PyArg_ParseTuple(args, "OUippO!O!U|iO", &general, &name, &arity, &out_bool, &needs_float,
+                          &PyType_Type, &tensor_cls, &PyFrozenSet_Type, &floats, &bool_, &kind,
+                          &tables))
         return NULL;
-    if (arity != 1 && arity != 2) {
-        PyErr_SetString(PyExc_ValueError, "elementwise_op: arity is 1 or 2");
+    if ((arity != 1 && arity != 2) || kind < KIND_ELEMENTWISE || kind > KIND_REDUCE ||
+            (kind != KIND_ELEMENTWISE && arity != 1)) {
+        PyErr_SetString(PyExc_ValueError, "elementwise_op: arity is 1 or 2; kind 0-2, 1 and 2 unary");
+        return NULL;
+    }
+    if (kind == KIND_REDUCE && !(PyTuple_Check(tables) && PyTuple_GET_SIZE(tables) == 2 &&
+                                 PyTuple_Check(PyTuple_GET_ITEM(tables, 0)) &&
+                                 PyTuple_Check(PyTuple_GET_ITEM(tables, 1)))) {
+        PyErr_SetString(PyExc_TypeError, "elementwise_op: a reduction's tables are (axes, ones)");
         return NULL;
     }
     if (!PyType_IsSubtype((PyTypeObject *)tensor_cls, &NodeType)) {
@@ -542,6 +600,8 @@ static PyObject *elementwise_op(PyObject *module, PyObject *args) {
     Py_INCREF(floats); op->floats = floats;
     Py_INCREF(bool_); op->bool_ = bool_;
     op->dict = NULL;
+    Py_INCREF(tables); op->tables = tables;
+    op->kind = kind;
     op->arity = arity;
     op->out_bool = out_bool;
     op->needs_float = needs_float;
@@ -900,6 +960,8 @@ PyMODINIT_FUNC PyInit__nodes(void) {
     node_str = PyUnicode_InternFromString("_node");
     disposed_str = PyUnicode_InternFromString("disposed");
     pins_str = PyUnicode_InternFromString("pins");
+    reshape_str = PyUnicode_InternFromString("reshape");
+    if (reshape_str == NULL) return NULL;
     depth_str = PyUnicode_InternFromString("depth");
     trainable_str = PyUnicode_InternFromString("_trainable");
     value_node_str = PyUnicode_InternFromString("value_node");

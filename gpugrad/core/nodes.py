@@ -182,15 +182,20 @@ def configure_replay(hot_plans: dict, run_plan_weak: Callable, ordered: Callable
     return _c.replay
 
 
+KIND_ELEMENTWISE, KIND_SQUARE, KIND_REDUCE = 0, 1, 2   # (as in _nodes.c)
+
+
 def elementwise_op(general: Callable, name: str, arity: int, out_bool: bool, needs_float: bool,
-                   tensor_cls: type) -> Callable:
-    """general, the Python function of an elementwise op, with its first branch (all operands
-    tensors of one shape and float dtype, none constant; see _nodes.c) taken in C where the
-    node is compiled; general itself otherwise. It binds as a method as a function does."""
+                   tensor_cls: type, kind: int = KIND_ELEMENTWISE, tables: tuple | None = None) -> Callable:
+    """general, the Python function of an op, with its first branch taken in C where the node
+    is compiled (general itself otherwise); it binds as a method as a function does. The
+    branch (see _nodes.c): KIND_ELEMENTWISE, op name over tensors of one shape and float dtype,
+    none constant; KIND_SQUARE, mul over (x, x); KIND_REDUCE, the reduction name of a float
+    tensor over all its axes to a scalar, tables being (all axes, ones) by rank."""
     if not COMPILED:
         return general
     op = _c.elementwise_op(general, name, arity, out_bool, needs_float, tensor_cls,
-                           dtypes.FLOATS, dtypes.bool_)
+                           dtypes.FLOATS, dtypes.bool_, kind, tables)
     op.__name__ = general.__name__
     op.__qualname__ = general.__qualname__
     op.__doc__ = general.__doc__

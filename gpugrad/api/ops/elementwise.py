@@ -14,7 +14,7 @@ from gpugrad.compile import lax
 from gpugrad.core import primitives as P
 from gpugrad.core import tensor as T
 from gpugrad.core.primitives import elementwise as _elementwise_records
-from gpugrad.core.nodes import elementwise_op
+from gpugrad.core.nodes import KIND_SQUARE, elementwise_op
 from gpugrad.core.tensor import Tensor
 from gpugrad.api.ops.convert import cast, convert, shape_arg
 
@@ -152,10 +152,15 @@ def logical_not(x: TensorLike) -> Tensor:
     return equal(cast(convert(x), dtypes.bool_), False)
 
 
-def square(x: TensorLike) -> Tensor:
+def _square(x: TensorLike) -> Tensor:
     if x.__class__ is not Tensor:
         x = convert(x)
     return mul(x, x)
+
+
+_square.__name__ = _square.__qualname__ = "square"
+_square.__doc__ = "x * x, elementwise."
+square = elementwise_op(_square, "mul", 1, False, True, Tensor, KIND_SQUARE)
 
 
 def squared_difference(a: TensorLike, b: TensorLike) -> Tensor:

@@ -10,6 +10,7 @@ import numpy as np
 
 from gpugrad.core import dtypes
 from gpugrad.core import tensor as T
+from gpugrad.core.nodes import KIND_REDUCE, elementwise_op
 from gpugrad.core.tensor import Tensor
 from gpugrad.api.ops.convert import axis_arg, cast, convert
 from gpugrad.api.ops.elementwise import add, div, equal, exp, greater, is_finite, log, logical_not, neg, sub, where
@@ -71,12 +72,19 @@ def _reduction_op(op: str):
     return fn
 
 
-sum = _reduction_op("sum")  # noqa: A001
-sum.__doc__ = "The sum over the axes (all by default), as tf.sum; keep_dims keeps them as 1."
-max = _reduction_op("max")  # noqa: A001
-max.__doc__ = "The maximum over the axes (all by default), as tf.max; keep_dims keeps them as 1."
-prod = _reduction_op("prod")
-prod.__doc__ = "The product over the axes (all by default), as tf.prod; keep_dims keeps them as 1."
+def _reduction_op_accelerated(op: str, doc: str):
+    """_reduction_op(op), its first branch in C where the node is compiled (nodes.py)."""
+    fn = _reduction_op(op)
+    fn.__doc__ = doc
+    return elementwise_op(fn, op, 1, False, True, Tensor, KIND_REDUCE, (tuple(_ALL_AXES), tuple(_ONES)))
+
+
+sum = _reduction_op_accelerated(  # noqa: A001
+    "sum", "The sum over the axes (all by default), as tf.sum; keep_dims keeps them as 1.")
+max = _reduction_op_accelerated(  # noqa: A001
+    "max", "The maximum over the axes (all by default), as tf.max; keep_dims keeps them as 1.")
+prod = _reduction_op_accelerated(
+    "prod", "The product over the axes (all by default), as tf.prod; keep_dims keeps them as 1.")
 
 
 def min(x: TensorLike, axis: Any = None, keep_dims: bool = False) -> Tensor:  # noqa: A001
