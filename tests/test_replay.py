@@ -111,17 +111,9 @@ def test_uncommon_var_lists_and_results(replay, variables):
         frozen.dispose()
 
 
-def test_a_result_f_keeps_is_realized_and_a_dropped_leaf_is_recomputed(replay, variables):
+def test_an_input_made_anew_each_call_is_recomputed(replay, variables):
+    # (a y that f keeps: test_structural_keys, which CI runs on both nodes)
     p = variables([1.0, 2.0])
-    kept = []
-
-    def f():
-        y = tf.sum(p * p)
-        kept.append(y)
-        return y
-    for _ in range(3):
-        value, _ = tf.variable_grads(f, [p])
-        assert kept[-1].buf is not None and float(kept[-1].numpy()) == float(value.numpy()) == 5.0
     # an input tensor made anew each call: the cached plan's leaf is gone, the call recomputes
     for k in range(3):
         r = tf.tensor([float(k), 1.0])
