@@ -148,7 +148,7 @@ def apply_number(name: str, x: Tensor, value: Any, left: bool = False) -> Tensor
     """apply(name, x, value) (apply(name, value, x) when left) for a tensor x and a Python
     int or float, as apply() computes it, without its general promotion: for a float x the
     number is a constant of x's dtype and x's shape (weak typing; what promote and broadcast
-    make of it)."""
+    make of it). x is no constant node (there is nothing to fold)."""
     rule = PRIMITIVES[name].result
     if rule == SELECT or rule == LOGICAL or x.dtype not in dtypes.FLOATS:
         return apply(name, value, x) if left else apply(name, x, value)
@@ -160,8 +160,9 @@ def apply_number(name: str, x: Tensor, value: Any, left: bool = False) -> Tensor
         if found is not None:
             return found
     c = Tensor("const", (), held, x.shape, dtype)   # const(value, x.shape, dtype)
-    return make(name, (c, x) if left else (x, c), dtype,
-                dtypes.bool_ if rule == COMPARE else None)
+    # (the node itself: x is no constant, so make() would fold nothing)
+    return Tensor(name, (c, x) if left else (x, c), None, x.shape,
+                  dtypes.bool_ if rule == COMPARE else dtype)
 
 
 def _made(name: str, xs: tuple, dtype: str, rule: str) -> Tensor:
@@ -197,12 +198,13 @@ def _pow_shortcut(base, c, left):
         return None
     if c == 1:
         return same(base)
+    # (the nodes themselves: base is no constant, so make() would fold nothing)
     if c == 2:
-        return make("mul", (base, base), base.dtype)
+        return Tensor("mul", (base, base), None, base.shape, base.dtype)
     if c == 0.5:
-        return make("sqrt", (base,), base.dtype)
+        return Tensor("sqrt", (base,), None, base.shape, base.dtype)
     if c == -1:
-        return make("reciprocal", (base,), base.dtype)
+        return Tensor("reciprocal", (base,), None, base.shape, base.dtype)
     return None
 
 

@@ -1,10 +1,10 @@
 /* The graph node as a C type: gpugrad/core/nodes.py's PyNode, field for field.
  *
  * Why C: tracing f makes one node per op, and a node's Python __init__ (nine slot stores, the
- * key tuple, a dict lookup) was most of what an op cost in a cached gradient call. This file
- * holds no rule of its own: the key table, the id counter, interning and constants' keys are
- * nodes.py's, handed over by configure(); tests/test_nodes.py checks that both types give the
- * same fields for the same structures.
+ * key tuple, a dict lookup) was most of what an op cost in a cached gradient call. The key
+ * table, the id counter and interning are nodes.py's, handed over by configure(); the rules
+ * for an op's and a constant's key are PyNode's, written again here, and tests/test_nodes.py
+ * checks that both types give the same fields and keys for the same structures.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -19,7 +19,7 @@ typedef struct {
 } Node;
 
 /* nodes.py's objects, set by configure() before any node is made */
-static PyObject *ids_iter, *keys_table, *intern_fn, *const_key_fn;
+static PyObject *ids_iter, *keys_table, *intern_fn;
 static long long NO_OP;
 static PyObject *buffer_str, *empty_tuple;
 static PyTypeObject NodeType;
@@ -114,6 +114,41 @@ static long long op_key(PyObject *op, PyObject *src, PyObject *arg, PyObject *sh
     return key;
 }
 
+/* nodes.py's const_key: ("C", the value, shape, dtype) interned, the value by repr where ==
+ * would confuse values (0.0 and -0.0) or never match (NaN); -1 with an error set on failure */
+static PyObject *c_str;   /* "C" */
+
+static long long const_key(PyObject *arg, PyObject *shape, PyObject *dtype) {
+    int truthy = PyObject_IsTrue(arg);
+    if (truthy < 0) return -1;
+    int self_equal = 0;
+    if (truthy) {
+        PyObject *eq = PyObject_RichCompare(arg, arg, Py_EQ);   /* (no identity shortcut) */
+        if (eq == NULL) return -1;
+        self_equal = PyObject_IsTrue(eq);
+        Py_DECREF(eq);
+        if (self_equal < 0) return -1;
+    }
+    PyObject *value = self_equal ? (Py_INCREF(arg), arg) : PyObject_Repr(arg);
+    if (value == NULL) return -1;
+    PyObject *k = PyTuple_Pack(4, c_str, value, shape, dtype);
+    Py_DECREF(value);
+    if (k == NULL) return -1;
+    long long key;
+    PyObject *found = PyDict_GetItemWithError(keys_table, k);   /* borrowed */
+    if (found != NULL) {
+        key = PyLong_AsLongLong(found);
+    } else if (PyErr_Occurred()) {
+        key = -1;
+    } else {
+        PyObject *r = PyObject_CallOneArg(intern_fn, k);
+        key = r ? PyLong_AsLongLong(r) : -1;
+        Py_XDECREF(r);
+    }
+    Py_DECREF(k);
+    return key;
+}
+
 /* Sets every field of a node (its sources a tuple): nodes.py's PyNode.__init__. */
 static int node_fill(Node *self, PyObject *op, PyObject *src, PyObject *arg, PyObject *shape,
                      PyObject *dtype) {
@@ -134,11 +169,9 @@ static int node_fill(Node *self, PyObject *op, PyObject *src, PyObject *arg, PyO
         self->lo = lo;
     } else if (is_ascii(op, "const")) {
         self->lo = NO_OP;
-        PyObject *r = PyObject_CallFunctionObjArgs(const_key_fn, arg, shape, dtype, NULL);
-        if (r == NULL) return -1;
-        self->key = PyLong_AsLongLong(r);
-        Py_DECREF(r);
-        if (self->key == -1 && PyErr_Occurred()) return -1;
+        long long key = const_key(arg, shape, dtype);
+        if (key == -1 && PyErr_Occurred()) return -1;
+        self->key = key;
     } else {
         self->lo = NO_OP;
         self->key = i;
@@ -912,16 +945,15 @@ error:
     return NULL;
 }
 
-/* configure(ids, keys, intern, const_key, NO_OP) */
+/* configure(ids, keys, intern, NO_OP) */
 static PyObject *configure(PyObject *module, PyObject *args) {
-    PyObject *ids, *keys, *intern, *ckey;
+    PyObject *ids, *keys, *intern;
     long long no_op;
-    if (!PyArg_ParseTuple(args, "OO!OOL", &ids, &PyDict_Type, &keys, &intern, &ckey, &no_op))
+    if (!PyArg_ParseTuple(args, "OO!OL", &ids, &PyDict_Type, &keys, &intern, &no_op))
         return NULL;
     Py_INCREF(ids); Py_XSETREF(ids_iter, ids);
     Py_INCREF(keys); Py_XSETREF(keys_table, keys);
     Py_INCREF(intern); Py_XSETREF(intern_fn, intern);
-    Py_INCREF(ckey); Py_XSETREF(const_key_fn, ckey);
     NO_OP = no_op;
     Py_RETURN_NONE;
 }
@@ -946,7 +978,7 @@ static PyMethodDef module_methods[] = {
      "elementwise_op(general, name, arity, out_bool, needs_float, tensor_cls, floats, bool_): "
      "general with its common case in C (see above)."},
     {"configure", configure, METH_VARARGS,
-     "configure(ids, keys, intern, const_key, NO_OP): nodes.py's counter, table and rules."},
+     "configure(ids, keys, intern, NO_OP): nodes.py's counter, key table and interning."},
     {NULL, NULL, 0, NULL}
 };
 
@@ -973,6 +1005,8 @@ PyMODINIT_FUNC PyInit__nodes(void) {
             zero == NULL)
         return NULL;
     buffer_str = PyUnicode_InternFromString("buffer");
+    c_str = PyUnicode_InternFromString("C");
+    if (c_str == NULL) return NULL;
     empty_tuple = PyTuple_New(0);
     if (buffer_str == NULL || empty_tuple == NULL) return NULL;
     PyObject *m = PyModule_Create(&module_def);

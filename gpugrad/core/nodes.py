@@ -153,7 +153,7 @@ if os.environ.get("GPUGRAD_PURE_PYTHON"):
 
 COMPILED = _c is not None
 if COMPILED:
-    _c.configure(ids, _keys, _intern, const_key, NO_OP)
+    _c.configure(ids, _keys, _intern, NO_OP)
     Node = _c.Node
     make_leaf = _c.make_leaf
     tracked_leaf = _c.tracked_leaf
