@@ -300,3 +300,35 @@ def test_buffers_of_weakly_named_leaves(fn):
     y.buf = b
     del x                             # collected
     assert fn(refs) is None
+
+
+def test_copy_deepcopy_and_pickle_give_a_new_tensor_of_the_values():
+    # the same on both nodes (the C one has no pickling of its own)
+    import copy
+    import pickle
+
+    import numpy as np
+
+    import gpugrad as tf
+    t = tf.tensor([1.0, 2.0])
+    lazy = tf.exp(t)
+    for made in (copy.copy(t), copy.deepcopy(t), pickle.loads(pickle.dumps(t)),
+                 copy.copy(lazy), pickle.loads(pickle.dumps(lazy))):
+        source = t if made.size == 2 and made.numpy()[0] == 1.0 else lazy
+        assert type(made) is Tensor and made is not source and made.id != source.id
+        assert made.key == made.id and made.dtype == source.dtype
+        np.testing.assert_array_equal(made.numpy(), source.numpy())
+    assert copy.deepcopy([t, t])[0].numpy().tolist() == [1.0, 2.0]
+    v = tf.variable(tf.tensor([3.0]))
+    try:
+        for fn in (copy.copy, copy.deepcopy, pickle.dumps):
+            with pytest.raises(TypeError, match="cannot be copied or pickled"):
+                fn(v)
+        w = tf.variable(tf.clone(v))
+        assert w.numpy().tolist() == [3.0]
+        w.dispose()
+    finally:
+        v.dispose()
+    t.dispose()
+    with pytest.raises(ValueError, match="disposed"):
+        copy.copy(t)

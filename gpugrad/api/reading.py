@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from gpugrad.backends import to_numpy
-from gpugrad.runtime.engine import realize as realize_all
+from gpugrad.runtime.engine import from_array, realize as realize_all
 from gpugrad.api.memory import dispose_tensor
 from gpugrad.runtime.printing import format_tensor
 from gpugrad.core.tensor import DisposedTensor, Tensor
@@ -93,10 +93,22 @@ class _Reading:
         gpugrad/api/memory.py for what happens to its buffer and to lazy tensors built from it."""
         dispose_tensor(self)
 
+    def __reduce__(self):
+        # copy.copy, copy.deepcopy and pickle: a new realized tensor of the same values. Not
+        # the node itself: its id and key name it in this process's plan caches, and a copy
+        # carrying them (or one unpickled in another process) could be taken for another
+        # tensor there. (The same for the Python node and the C one, which has no pickling.)
+        return _rebuilt, (self.numpy(), self.dtype)
+
+
+def _rebuilt(array: np.ndarray, dtype: str) -> Tensor:
+    """A realized tensor of array's values (unpickling a tensor, on the current backend)."""
+    return from_array(array, dtype)
+
 
 def install() -> None:
     for name, value in vars(_Reading).items():
-        if not name.startswith("__") or name in ("__str__", "__repr__"):
+        if not name.startswith("__") or name in ("__str__", "__repr__", "__reduce__"):
             setattr(Tensor, name, value)
 
 

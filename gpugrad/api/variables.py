@@ -145,6 +145,13 @@ class Variable(Tensor):
     def __repr__(self) -> str:
         return f"<gpugrad.Variable {self.name!r} shape={list(self.shape)} dtype={self.dtype} trainable={self.trainable}>"
 
+    def __reduce__(self):
+        raise TypeError(
+            f"A variable ({self.name!r}) cannot be copied or pickled: it is a registered, named "
+            "value that optimizers update in place. Copy its value instead (tf.variable(tf.clone(v)) "
+            "makes a new variable of it, v.numpy() gives the array), or save variables with "
+            "tf.save(path, variables) and tf.load.")
+
 
 # Elementwise ops read a variable's pinned leaf in C where the node is compiled: as _node() does.
 configure_variables(Variable, trace)
