@@ -223,6 +223,16 @@ def test_compiled_elementwise_ops_match_their_python_functions():
                     got, want = got[:5], want[:5]
                 assert got == want, (name, k, extra)
     assert a.sum().key == tf.sum(a).key == getattr(tf.sum, "__wrapped__", tf.sum)(a).key
+    # pow with a number exponent: x ** 2 is mul(x, x) through both; 2.0000001 rounds to 2 in
+    # float32 (the Python path's shortcut), a bool or a huge int is no 2
+    general = getattr(tf.pow, "__wrapped__", tf.pow)
+    for k in ops:
+        for e in (2, 2.0, 2.0000001, 3, 0.5, -1, 1, True, 10**400, float("nan")):
+            got, want = _outcome(tf.pow, [ops[k], e]), _outcome(general, [ops[k], e])
+            if k in ("list", "ndarray") or not isinstance(ops[k], Tensor):
+                got, want = got[:5], want[:5]
+            assert got == want, (k, e)
+    assert (a ** 2).op == "mul" and (a ** 2).key == tf.mul(a, a).key
 
 
 def _tracked_leaf_makers():

@@ -374,8 +374,10 @@ static PyObject *buffers_of(PyObject *module, PyObject *refs) {
 /* Two more ops take the same road, for the same reason (each is in most f):
  * KIND_SQUARE, square(x): mul's branch over (x, x);
  * KIND_REDUCE, sum(x) / max(x) / prod(x) with no axis: reductions.py's first branch, a float
- * tensor of rank 1 to 32 reduced over every axis (kept), then reshaped to a scalar. */
-enum { KIND_ELEMENTWISE, KIND_SQUARE, KIND_REDUCE };
+ * tensor of rank 1 to 32 reduced over every axis (kept), then reshaped to a scalar;
+ * KIND_POW, pow: the elementwise branch, and x ** 2 for the Python number 2 exactly, which
+ * lax.apply_number makes mul(x, x) (_pow_shortcut) and so does this. */
+enum { KIND_ELEMENTWISE, KIND_SQUARE, KIND_REDUCE, KIND_POW };
 
 typedef struct {
     PyObject_HEAD
@@ -385,7 +387,7 @@ typedef struct {
     vectorcallfunc vectorcall;
 } ElementwiseOp;
 
-static PyObject *reshape_str;   /* "reshape" */
+static PyObject *reshape_str, *mul_str;   /* "reshape", "mul" */
 
 static PyObject *node_str, *disposed_str, *pins_str;   /* "_node", "disposed", "pins" */
 static PyObject *variable_cls, *trace_obj;   /* api/variables.py's Variable, tensor.py's trace */
@@ -490,6 +492,20 @@ static PyObject *fast_path(ElementwiseOp *self, PyObject *const *xs) {
     if (self->kind == KIND_SQUARE) {
         PyObject *pair[2] = {xs[0], xs[0]};
         return fast_path_binary(self, pair);
+    }
+    if (self->kind == KIND_POW && (PyLong_CheckExact(xs[1]) || PyFloat_CheckExact(xs[1]))) {
+        double e = PyFloat_AsDouble(xs[1]);   /* (an int too large to convert: not 2) */
+        if (e == -1.0 && PyErr_Occurred()) {
+            PyErr_Clear();
+            return NULL;
+        }
+        if (e != 2.0 || fast_operand(self, xs[0], 1) <= 0) return NULL;
+        Node *x = (Node *)xs[0];
+        PyObject *src = PyTuple_Pack(2, xs[0], xs[0]);
+        if (src == NULL) return NULL;
+        PyObject *out = new_node(self, mul_str, src, Py_None, x->shape, x->dtype);
+        Py_DECREF(src);
+        return out;
     }
     if (self->arity == 1) {
         int ok = fast_operand(self, xs[0], self->needs_float);
@@ -610,9 +626,11 @@ static PyObject *elementwise_op(PyObject *module, PyObject *args) {
                           &PyType_Type, &tensor_cls, &PyFrozenSet_Type, &floats, &bool_, &kind,
                           &tables))
         return NULL;
-    if ((arity != 1 && arity != 2) || kind < KIND_ELEMENTWISE || kind > KIND_REDUCE ||
-            (kind != KIND_ELEMENTWISE && arity != 1)) {
-        PyErr_SetString(PyExc_ValueError, "elementwise_op: arity is 1 or 2; kind 0-2, 1 and 2 unary");
+    if ((arity != 1 && arity != 2) || kind < KIND_ELEMENTWISE || kind > KIND_POW ||
+            ((kind == KIND_SQUARE || kind == KIND_REDUCE) && arity != 1) ||
+            (kind == KIND_POW && arity != 2)) {
+        PyErr_SetString(PyExc_ValueError,
+                        "elementwise_op: arity is 1 or 2; kind 0-3 (square, reduce unary; pow binary)");
         return NULL;
     }
     if (kind == KIND_REDUCE && !(PyTuple_Check(tables) && PyTuple_GET_SIZE(tables) == 2 &&
@@ -993,7 +1011,8 @@ PyMODINIT_FUNC PyInit__nodes(void) {
     disposed_str = PyUnicode_InternFromString("disposed");
     pins_str = PyUnicode_InternFromString("pins");
     reshape_str = PyUnicode_InternFromString("reshape");
-    if (reshape_str == NULL) return NULL;
+    mul_str = PyUnicode_InternFromString("mul");
+    if (reshape_str == NULL || mul_str == NULL) return NULL;
     depth_str = PyUnicode_InternFromString("depth");
     trainable_str = PyUnicode_InternFromString("_trainable");
     value_node_str = PyUnicode_InternFromString("value_node");

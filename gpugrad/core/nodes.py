@@ -182,7 +182,7 @@ def configure_replay(hot_plans: dict, run_plan_weak: Callable, ordered: Callable
     return _c.replay
 
 
-KIND_ELEMENTWISE, KIND_SQUARE, KIND_REDUCE = 0, 1, 2   # (as in _nodes.c)
+KIND_ELEMENTWISE, KIND_SQUARE, KIND_REDUCE, KIND_POW = 0, 1, 2, 3   # (as in _nodes.c)
 
 
 def elementwise_op(general: Callable, name: str, arity: int, out_bool: bool, needs_float: bool,
@@ -191,7 +191,8 @@ def elementwise_op(general: Callable, name: str, arity: int, out_bool: bool, nee
     is compiled (general itself otherwise); it binds as a method as a function does. The
     branch (see _nodes.c): KIND_ELEMENTWISE, op name over tensors of one shape and float dtype,
     none constant; KIND_SQUARE, mul over (x, x); KIND_REDUCE, the reduction name of a float
-    tensor over all its axes to a scalar, tables being (all axes, ones) by rank."""
+    tensor over all its axes to a scalar, tables being (all axes, ones) by rank; KIND_POW, the
+    elementwise branch and x ** 2 (the number 2) as mul over (x, x)."""
     if not COMPILED:
         return general
     op = _c.elementwise_op(general, name, arity, out_bool, needs_float, tensor_cls,

@@ -14,7 +14,7 @@ from gpugrad.compile import lax
 from gpugrad.core import primitives as P
 from gpugrad.core import tensor as T
 from gpugrad.core.primitives import elementwise as _elementwise_records
-from gpugrad.core.nodes import KIND_SQUARE, elementwise_op
+from gpugrad.core.nodes import KIND_ELEMENTWISE, KIND_POW, KIND_SQUARE, elementwise_op
 from gpugrad.core.tensor import Tensor
 from gpugrad.api.ops.convert import cast, convert, shape_arg
 
@@ -130,7 +130,9 @@ def _binary(op: str):
         return _elementwise(op, a, b)
     fn.__name__ = fn.__qualname__ = op
     fn.__doc__ = f"Elementwise {op} with numpy broadcasting; math in kernels/elementwise/{op}.cu."
-    return elementwise_op(fn, op, 2, out_bool, True, Tensor) if fast else fn
+    if not fast:
+        return fn
+    return elementwise_op(fn, op, 2, out_bool, True, Tensor, KIND_POW if op == "pow" else KIND_ELEMENTWISE)
 
 
 # Every public elementwise primitive is an op of its name: tf.exp, tf.atan2, ... (records in
