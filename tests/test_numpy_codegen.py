@@ -146,3 +146,51 @@ def test_a_plan_of_one_group_is_one_function():
     assert len(inputs) == len(before) and all(a is b for a, b in zip(inputs, before))   # untouched
     want = interpret.compile_plan(plan, [interpret.group_function(plan.groups[0], np)])(inputs)
     assert [(o.shape, o.dtype, o.tobytes()) for o in got] == [(o.shape, o.dtype, o.tobytes()) for o in want]
+
+
+def _float_snippets():
+    from gpugrad.core.primitives import elementwise as records
+    return [(p.name, p.arity) for p in records() if p.arity in (1, 2)]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_snippets_computed_in_one_array_give_the_same_bits(dtype):
+    """numpy_function_in_place: the snippet's ufuncs into one array, bit for bit what the
+    snippet gives (special values included), leaving its operands as they were."""
+    from gpugrad.core.snippets import numpy_function, numpy_function_in_place
+    special = np.array([0.0, -0.0, 1.0, -1.0, 0.5, -2.5, 3.0, np.inf, -np.inf, np.nan, 1e-30, 88.0,
+                        -88.0, 700.0], dtype)
+    rng = np.random.default_rng(0)
+    values = np.concatenate([special, rng.normal(0, 3, 50).astype(dtype)])
+    used = 0
+    for name, arity in _float_snippets():
+        fn = numpy_function_in_place(name, arity, dtype)
+        if fn is None:
+            continue
+        used += 1
+        args = [values] if arity == 1 else list(np.meshgrid(values, values))
+        args = [a.copy() for a in args]
+        before = [a.copy() for a in args]
+        with np.errstate(all="ignore"):
+            want, got = np.asarray(numpy_function(name, arity, dtype)(*args)), fn(*args)
+        assert got.dtype == want.dtype and got.shape == want.shape, name
+        assert got.view(np.uint8).tobytes() == want.view(np.uint8).tobytes() or \
+            np.array_equal(got, want, equal_nan=True) and (np.signbit(got) == np.signbit(want)).all(), name
+        for a, b in zip(args, before):
+            np.testing.assert_array_equal(a, b)
+        assert all(got is not a for a in args)
+    assert used >= 3   # sigmoid's and others' several steps
+    assert numpy_function_in_place("less", 2, dtype) is None   # a comparison: no float steps
+    assert numpy_function_in_place("sigmoid", 1, "int32") is None
+
+
+def test_a_multi_step_snippet_runs_in_one_array_in_the_plan():
+    from gpugrad.core.snippets import numpy_function_in_place
+    xn = np.linspace(-3, 3, 64, dtype=np.float32)
+    x = tf.tensor(xn)
+    plan, leaves = _plan([tf.sigmoid(x)])
+    fn = interpret.compile_group(plan.groups[0], np)
+    assert numpy_function_in_place("sigmoid", 1, "float32") in fn.__globals__.values()
+    out = interpret.compile_shared_plan(plan)([leaf.buf for leaf in leaves])[0]
+    with np.errstate(all="ignore"):
+        np.testing.assert_array_equal(out, (np.float32(1) / (np.float32(1) + np.exp(-xn))))

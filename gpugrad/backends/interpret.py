@@ -32,7 +32,7 @@ import numpy as np
 from gpugrad.core import dtypes
 from gpugrad.core import primitives as P
 from gpugrad.core.caches import memoize
-from gpugrad.core.snippets import numpy_function, snippet
+from gpugrad.core.snippets import numpy_function, numpy_function_in_place, snippet
 from gpugrad.backends.plan_sharing import find_sharing
 
 
@@ -272,6 +272,13 @@ def _elementwise(w: _Writer, k, ins, a) -> str:
             if ufunc is np.maximum or ufunc is np.minimum:
                 return f"{w.const(ufunc)}({', '.join(a)}, out=v{target})"
             return f"{w.const(ufunc)}({', '.join(a)}, v{target})"
+    if ufunc is None and w.xp is np and ins.shape != () and ins.arg == ins.dtype and all(
+            s in w.full and w.group.instrs[s].shape == ins.shape and w.group.instrs[s].dtype == ins.dtype
+            for s in ins.srcs):
+        # a snippet of several ufuncs (sigmoid's four) into one array rather than one per step
+        in_place = numpy_function_in_place(ins.op, arity, ins.arg)
+        if in_place is not None:
+            return f"{w.const(in_place)}({', '.join(a)})"
     return f"{w.const(fn)}({', '.join(a)})"
 
 
