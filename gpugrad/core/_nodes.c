@@ -395,12 +395,25 @@ static PyObject *variable_cls, *trace_obj;   /* api/variables.py's Variable, ten
 /* The value a variable read gives inside a gradient call where this thread has read it
  * before: its pinned leaf (Variable._node's last branch); NULL without an error where that
  * is not the case (not disposed, but no call running or no pin yet: _node() decides). */
+/* The pins of the replay (below) running f on this thread, if one is: trace.pins without
+ * the thread-local lookup. A replay sets them around f and clears them after if still its
+ * own; nothing changes trace.pins while f runs (nested gradient calls share them), and on
+ * another thread the thread state differs, so the lookup is taken there. */
+static PyThreadState *replay_thread;
+static PyObject *replay_pins;   /* borrowed: the replay holds them while f runs */
+
 static PyObject *pinned_value(PyObject *x) {
     PyObject *disposed = PyObject_GetAttr(x, disposed_str);
     if (disposed == NULL) return NULL;
     Py_DECREF(disposed);
     if (disposed != Py_False) return NULL;
-    PyObject *pins = PyObject_GetAttr(trace_obj, pins_str);
+    PyObject *pins;
+    if (replay_pins != NULL && replay_thread == PyThreadState_Get()) {
+        pins = replay_pins;
+        Py_INCREF(pins);
+    } else {
+        pins = PyObject_GetAttr(trace_obj, pins_str);
+    }
     if (pins == NULL) return NULL;
     PyObject *out = NULL;
     if (PyDict_CheckExact(pins)) {
@@ -890,7 +903,14 @@ static PyObject *replay(PyObject *module, PyObject *const *args, Py_ssize_t narg
     if (PyObject_SetAttr(trace_obj, pins_str, pins) < 0 || next_id(&start) < 0 ||
             PyObject_SetAttr(trace_obj, depth_str, one) < 0)
         goto error;
+    PyThreadState *me = PyThreadState_Get();
+    replay_thread = me;
+    replay_pins = pins;
     y = PyObject_CallNoArgs(f);
+    if (replay_thread == me) {   /* (another thread's replay may have taken them since) */
+        replay_thread = NULL;
+        replay_pins = NULL;
+    }
     {
         PyObject *type, *value, *tb;
         PyErr_Fetch(&type, &value, &tb);
