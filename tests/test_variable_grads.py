@@ -1162,3 +1162,24 @@ def test_assign_from_another_variable_copies_the_value(mk):
     v.assign(tf.tensor1d([7.0, 8.0]))
     np.testing.assert_array_equal(w.numpy(), [1, 2])
     np.testing.assert_array_equal(v.numpy(), [7, 8])
+
+
+def test_a_gradient_through_a_subtraction_is_accumulated_as_a_subtraction():
+    """(-g) + h is h - g exactly in IEEE arithmetic: the walk makes the subtraction, one op
+    fewer than a negation and an add, with the same bits."""
+    xn = np.array([4.0, -0.0, 0.0, np.inf, 1e-30], np.float32)
+    p = tf.variable(tf.tensor([1.0, 2.0, 3.0, 4.0, 5.0]))
+    x = tf.tensor(xn)
+    try:
+        f = lambda: tf.sum(p * x - p)  # noqa: E731
+        ops_line = next(ln for ln in str(tf.explain(f, [p])).splitlines() if ln.strip().startswith("ops:"))
+        assert "neg" not in ops_line and "sub" in ops_line
+        for _ in range(2):
+            _, grads = tf.variable_grads(f, [p])
+            got = grads[p.name].numpy()
+            want = xn - np.float32(1)
+            assert got.tobytes() == want.tobytes()
+        _, grads = tf.variable_grads(lambda: tf.sum(x - p + p * x), [p])   # the other order
+        assert grads[p.name].numpy().tobytes() == (xn - np.float32(1)).tobytes()
+    finally:
+        p.dispose()
