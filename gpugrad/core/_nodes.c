@@ -942,8 +942,8 @@ static PyObject *replay(PyObject *module, PyObject *const *args, Py_ssize_t narg
         goto error;
     }
     Py_INCREF(entry);
-    PyObject *outs = PyObject_CallFunctionObjArgs(run_plan_weak_fn, PyTuple_GET_ITEM(entry, 0),
-                                                  PyTuple_GET_ITEM(entry, 1), NULL);
+    PyObject *run_args[2] = {PyTuple_GET_ITEM(entry, 0), PyTuple_GET_ITEM(entry, 1)};
+    PyObject *outs = PyObject_Vectorcall(run_plan_weak_fn, run_args, 2, NULL);
     if (outs == NULL) {
         Py_DECREF(entry);
         goto error;
