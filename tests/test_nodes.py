@@ -342,3 +342,28 @@ def test_copy_deepcopy_and_pickle_give_a_new_tensor_of_the_values():
     t.dispose()
     with pytest.raises(ValueError, match="disposed"):
         copy.copy(t)
+
+
+def test_a_tensor_made_without_init_raises_instead_of_crashing():
+    import gpugrad as tf
+    bare = Tensor.__new__(Tensor)   # no fields set
+    for call in (lambda: tf.add(bare, bare), lambda: tf.exp(bare), lambda: tf.sum(bare),
+                 lambda: tf.square(bare), lambda: bare ** 2):
+        with pytest.raises(AttributeError):
+            call()
+    v = tf.variable(tf.tensor([1.0]))
+    try:
+        with pytest.raises(AttributeError):
+            tf.variable_grads(lambda: bare, [v])
+    finally:
+        v.dispose()
+
+
+@C
+def test_a_compiled_node_is_immutable_but_for_its_buffer():
+    t = nodes._c.make_leaf(Tensor, None, (2,), "float32")
+    for field, value in (("op", "exp"), ("src", ()), ("shape", (3,)), ("dtype", "int32"), ("key", 1)):
+        with pytest.raises(AttributeError):
+            setattr(t, field, value)
+    t.buf = b = object()
+    assert t.buf is b

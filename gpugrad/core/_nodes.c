@@ -60,7 +60,14 @@ static int source_fields(PyObject *s, long long *key, long long *lo) {
 }
 
 static int is_ascii(PyObject *s, const char *text) {
-    return PyUnicode_Check(s) && PyUnicode_CompareWithASCIIString(s, text) == 0;
+    return s != NULL && PyUnicode_Check(s) && PyUnicode_CompareWithASCIIString(s, text) == 0;
+}
+
+/* A node made by tp_new without __init__ (Tensor.__new__(Tensor)) has no fields: the fast
+ * paths leave it to the Python code, which raises AttributeError. */
+static int initialized(PyObject *x) {
+    Node *n = (Node *)x;
+    return n->op != NULL && n->src != NULL && n->shape != NULL && n->dtype != NULL;
 }
 
 /* The key of an op node: its interned structure, or its own id where the structure must
@@ -226,15 +233,16 @@ static void Node_dealloc(Node *self) {
 }
 
 static PyMemberDef Node_members[] = {
-    {"op", T_OBJECT_EX, offsetof(Node, op), 0, NULL},
-    {"src", T_OBJECT_EX, offsetof(Node, src), 0, NULL},
-    {"arg", T_OBJECT_EX, offsetof(Node, arg), 0, NULL},
-    {"shape", T_OBJECT_EX, offsetof(Node, shape), 0, NULL},
-    {"dtype", T_OBJECT_EX, offsetof(Node, dtype), 0, NULL},
+    /* a node is immutable but for its buffer (the engine realizes and disposes through it) */
+    {"op", T_OBJECT_EX, offsetof(Node, op), READONLY, NULL},
+    {"src", T_OBJECT_EX, offsetof(Node, src), READONLY, NULL},
+    {"arg", T_OBJECT_EX, offsetof(Node, arg), READONLY, NULL},
+    {"shape", T_OBJECT_EX, offsetof(Node, shape), READONLY, NULL},
+    {"dtype", T_OBJECT_EX, offsetof(Node, dtype), READONLY, NULL},
     {"buf", T_OBJECT_EX, offsetof(Node, buf), 0, NULL},
-    {"id", T_LONGLONG, offsetof(Node, id), 0, NULL},
-    {"key", T_LONGLONG, offsetof(Node, key), 0, NULL},
-    {"lo", T_LONGLONG, offsetof(Node, lo), 0, NULL},
+    {"id", T_LONGLONG, offsetof(Node, id), READONLY, NULL},
+    {"key", T_LONGLONG, offsetof(Node, key), READONLY, NULL},
+    {"lo", T_LONGLONG, offsetof(Node, lo), READONLY, NULL},
     {NULL}
 };
 
@@ -457,7 +465,7 @@ static PyObject *configure_variables(PyObject *module, PyObject *args) {
 
 /* 1 where x is a tensor that the fast branch takes, 0 where not, -1 on error */
 static int fast_operand(ElementwiseOp *self, PyObject *x, int float_only) {
-    if (Py_TYPE(x) != (PyTypeObject *)self->tensor_cls) return 0;
+    if (Py_TYPE(x) != (PyTypeObject *)self->tensor_cls || !initialized(x)) return 0;
     Node *n = (Node *)x;
     if (is_ascii(n->op, "const")) return 0;
     if (float_only) return PySet_Contains(self->floats, n->dtype);
@@ -479,7 +487,7 @@ static PyObject *new_node(ElementwiseOp *self, PyObject *op, PyObject *src, PyOb
 static PyObject *fast_path_binary(ElementwiseOp *self, PyObject *const *xs);
 
 static PyObject *reduce_path(ElementwiseOp *self, PyObject *x) {
-    if (Py_TYPE(x) != (PyTypeObject *)self->tensor_cls) return NULL;
+    if (Py_TYPE(x) != (PyTypeObject *)self->tensor_cls || !initialized(x)) return NULL;
     Node *n = (Node *)x;
     int ok = PySet_Contains(self->floats, n->dtype);
     Py_ssize_t rank = PyTuple_Check(n->shape) ? PyTuple_GET_SIZE(n->shape) : 0;
@@ -795,11 +803,11 @@ static PyObject *wrap(PyObject *outs, PyObject *y, PyObject *specs, PyObject *va
         return NULL;
     }
     PyObject *args[4] = {tensor_type, PyList_GET_ITEM(outs, 0), yn->shape, yn->dtype};
-    if (yn->buf == Py_None && Py_REFCNT(y) > 1) {
+    if ((yn->buf == NULL || yn->buf == Py_None) && Py_REFCNT(y) > 1) {
         /* something besides this call holds y (f kept it, or a node built on it): realize
          * it too, so a later read costs nothing */
         Py_INCREF(args[1]);
-        Py_SETREF(yn->buf, args[1]);
+        Py_XSETREF(yn->buf, args[1]);
         PyObject *r = PyObject_CallOneArg(track_fn, y);
         if (r == NULL) return NULL;
         Py_DECREF(r);
@@ -918,7 +926,8 @@ static PyObject *replay(PyObject *module, PyObject *const *args, Py_ssize_t narg
         PyErr_Restore(type, value, tb);
         if (y == NULL || err < 0) goto error;
     }
-    if ((PyObject *)Py_TYPE(y) != tensor_type || ((Node *)y)->lo < start) goto miss;
+    if ((PyObject *)Py_TYPE(y) != tensor_type || !initialized(y) || ((Node *)y)->lo < start)
+        goto miss;
     {
         Py_ssize_t pos = 0;
         PyObject *k, *entry;
