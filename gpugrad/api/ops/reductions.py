@@ -56,7 +56,9 @@ def _reduction(op: str, x: Tensor, axis: Any, keep_dims: bool) -> Tensor:
     return _drop_axes(T.reduce(op, x, axes), axes, keep_dims)
 
 
-def _reduction_op(op: str):
+def _reduction_op(op: str, doc: str):
+    """The public reduction op: its common case first (in C where the node is compiled,
+    nodes.elementwise_op), then _reduction."""
     floats = dtypes.FLOATS
 
     def fn(x: TensorLike, axis: Any = None, keep_dims: bool = False) -> Tensor:
@@ -69,21 +71,15 @@ def _reduction_op(op: str):
             return Tensor("reshape", (Tensor(op, (x,), _ALL_AXES[n], _ONES[n], x.dtype),), (), (), x.dtype)
         return _reduction(op, x, axis, keep_dims)
     fn.__name__ = fn.__qualname__ = op
-    return fn
-
-
-def _reduction_op_accelerated(op: str, doc: str):
-    """_reduction_op(op), its first branch in C where the node is compiled (nodes.py)."""
-    fn = _reduction_op(op)
     fn.__doc__ = doc
     return elementwise_op(fn, op, 1, False, True, Tensor, KIND_REDUCE, (tuple(_ALL_AXES), tuple(_ONES)))
 
 
-sum = _reduction_op_accelerated(  # noqa: A001
+sum = _reduction_op(  # noqa: A001
     "sum", "The sum over the axes (all by default), as tf.sum; keep_dims keeps them as 1.")
-max = _reduction_op_accelerated(  # noqa: A001
+max = _reduction_op(  # noqa: A001
     "max", "The maximum over the axes (all by default), as tf.max; keep_dims keeps them as 1.")
-prod = _reduction_op_accelerated(
+prod = _reduction_op(
     "prod", "The product over the axes (all by default), as tf.prod; keep_dims keeps them as 1.")
 
 
