@@ -367,3 +367,50 @@ def test_a_compiled_node_is_immutable_but_for_its_buffer():
             setattr(t, field, value)
     t.buf = b = object()
     assert t.buf is b
+
+
+# --- the cache of op keys in front of the key table (_nodes.c) ---
+
+
+@C
+def test_op_keys_match_the_table_through_cache_hits_evictions_and_clears():
+    import gpugrad as tf
+    CT = kinds()[1]
+    leaves = [make_leaf(CT, None, (2,), "float32") for _ in range(2)]
+
+    shapes = [(2 + k,) for k in range(7)]
+    args = [(0, k) for k in range(3000)]
+
+    def keys_of(cls, n, fresh=False):
+        # n distinct structures (more than the cache holds: entries are evicted), each over
+        # the same shape and arg objects, or equal ones made anew, through both node types
+        out = []
+        for k in range(n):
+            shape, arg = shapes[k % 7], args[k]
+            if fresh:
+                shape, arg = tuple(list(shape)), tuple(list(arg))
+            a = cls("exp", (leaves[0],), None, shape, "float32")
+            b = cls("sum", (a, leaves[1]), arg, shape, "float32")
+            out.append((a.key, b.key))
+        return out
+    first = keys_of(CT, 3000)
+    assert keys_of(CT, 3000) == first == keys_of(CT, 3000, fresh=True) == keys_of(PyT, 3000)
+    assert len({b for _, b in first}) == 3000   # distinct args: distinct keys
+    cached = keys_of(CT, 20)   # (just made: in the cache)
+    tf.clear_caches()          # the table forgets every key: so must the cache
+    again = keys_of(CT, 20)
+    assert again == keys_of(PyT, 20) and not set(again) & set(cached)
+
+
+@C
+def test_op_keys_of_args_the_cache_does_not_hold():
+    CT = kinds()[1]
+    leaf = make_leaf(CT, None, (2,), "float32")
+    for arg in [(1.5, 2), ("x",), (0, (1, 2)), 3]:   # (held by the table only)
+        c1, c2 = (CT("pad", (leaf,), arg, (2,), "float32") for _ in range(2))
+        p = PyT("pad", (leaf,), arg, (2,), "float32")
+        assert c1.key == c2.key == p.key
+    lists = [CT("pad", (leaf,), [1, 2], (2,), "float32") for _ in range(2)]   # unhashable
+    assert [n.key for n in lists] == [n.id for n in lists]
+    customs = [CT("custom_grad", (leaf, leaf), None, (2,), "float32") for _ in range(2)]
+    assert [n.key for n in customs] == [n.id for n in customs]

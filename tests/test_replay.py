@@ -173,3 +173,103 @@ def test_a_call_that_assigns_a_tensor_f_reads_is_never_a_replay(replay, variable
         p.assign(tf.tensor([1.0, 2.0]))
         got = as_numpy(tf.variable_grads(assigns_c, [p, q]))
         assert got == want and got[1][p.name] == [5.0, 7.0]
+
+
+# --- running the cached plan (engine.run_plan_weak; _nodes.c's run_cached where compiled) ---
+
+
+def _hot_entry(f, var_list):
+    """The cached plan entry of f's last replayed call."""
+    for _ in range(3):   # the first call caches the plan, the second compiles its runner
+        tf.variable_grads(f, var_list)
+    return list(autodiff._hot_plans.values())[-1]
+
+
+def test_a_replayed_plan_ignores_fp_errors_and_keeps_the_callers_state(replay, variables):
+    p = variables([0.0, 2.0])
+    f = lambda: tf.sum(tf.log(p) * p)   # noqa: E731 - log(0) * 0: -inf * 0 = NaN, 1/0 in the gradient
+    with np.errstate(all="raise"):
+        for _ in range(3):
+            value, grads = tf.variable_grads(f, [p])
+            assert np.isnan(float(value.numpy())) and np.isnan(grads[p.name].numpy()[0])
+        assert np.geterr() == {"divide": "raise", "over": "raise", "under": "raise", "invalid": "raise"}
+    with pytest.raises(FloatingPointError):   # the state in force was set back
+        with np.errstate(all="raise"):
+            np.log(np.zeros(1))
+
+
+def test_a_runner_that_raises_leaves_the_buffers_lock_free(replay, variables):
+    from gpugrad.core.tensor import buffers_lock
+    p = variables([1.0, 2.0])
+    f = lambda: tf.sum(p * p)   # noqa: E731
+    plan = _hot_entry(f, [p])[0]
+    runner = plan.runners["numpy"]
+    assert runner is not None
+
+    def failing(inputs):
+        raise RuntimeError("inside the runner")
+    plan.runners["numpy"] = failing
+    try:
+        with pytest.raises(RuntimeError, match="inside the runner"):
+            tf.variable_grads(f, [p])
+    finally:
+        plan.runners["numpy"] = runner
+    assert not buffers_lock._readers and trace.pins is None and trace.depth == 0
+    assert tf.variable_grads(f, [p]).grads[p.name].numpy().tolist() == [2.0, 4.0]
+
+
+def test_a_replay_waits_for_a_writer_of_the_buffers(replay, variables):
+    import threading
+
+    from gpugrad.core.tensor import buffers_lock
+    p = variables([1.0, 2.0])
+    f = lambda: tf.sum(p * p)   # noqa: E731
+    _hot_entry(f, [p])
+    got = []
+    reader = threading.Thread(target=lambda: got.append(tf.variable_grads(f, [p])), daemon=True)
+    assert not buffers_lock._readers   # (a reader left counted would hang the writer below)
+    with buffers_lock.writing():
+        reader.start()
+        reader.join(0.2)
+        assert reader.is_alive() and not got   # held off while the write runs
+        p.value_node.buf[:] = [3.0, 4.0]      # (what an optimizer's in-place update does)
+    reader.join(5)
+    assert not reader.is_alive() and not buffers_lock._readers
+    assert got[0].grads[p.name].numpy().tolist() == [6.0, 8.0]
+
+
+def test_a_buffer_of_another_array_class_is_adopted(replay, variables):
+    # (the runner takes only the backend's own array class: anything else goes through run,
+    # which adopts it; here an array of another device, brought over by its get())
+    class Elsewhere:
+        def __init__(self, array):
+            self.array = array
+
+        def get(self):
+            return self.array
+    p = variables([1.0, 2.0])
+    f = lambda: tf.sum(p * p)   # noqa: E731
+    _hot_entry(f, [p])
+    p.value_node.buf = Elsewhere(p.value_node.buf)
+    value, grads = tf.variable_grads(f, [p])
+    assert float(value.numpy()) == 5.0 and grads[p.name].numpy().tolist() == [2.0, 4.0]
+
+
+def test_a_replay_on_another_backend_runs_its_own_runner(replay, variables):
+    from gpugrad import backends
+    from gpugrad.bench.overhead import NoKernelBackend
+    p = variables([1.0, 2.0])
+    f = lambda: tf.sum(p * p)   # noqa: E731
+    plan = _hot_entry(f, [p])[0]
+    saved = backends.current()
+    no_kernels = NoKernelBackend(saved)
+    backends._current = no_kernels
+    try:
+        for _ in range(3):
+            tf.variable_grads(f, [p])
+    finally:
+        backends._current = saved
+    # its runner was made and used under its own key, never the numpy backend's
+    assert plan.runners.get(no_kernels.runner_key) is not None
+    assert no_kernels.runner_key != saved.runner_key
+    assert tf.variable_grads(f, [p]).grads[p.name].numpy().tolist() == [2.0, 4.0]

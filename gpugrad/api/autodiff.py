@@ -18,6 +18,7 @@ import sys
 import weakref
 from typing import Any, Callable, NamedTuple, Sequence
 
+from gpugrad import backends
 from gpugrad.core import dtypes
 from gpugrad.runtime import engine
 from gpugrad.core import primitives as P
@@ -27,7 +28,7 @@ from gpugrad.core.caches import Table
 from gpugrad.core.nodes import configure_replay
 from gpugrad.compile.derivatives import vjp
 from gpugrad.compile.schedule import PlanCache, build_plan, structure
-from gpugrad.core.tensor import Tensor, leaf, ids, shape_str, trace, track
+from gpugrad.core.tensor import Tensor, buffers_lock, leaf, ids, shape_str, trace, track
 from gpugrad.api.variables import Variable, js_key_order, any_trainable_registered, is_registered, registered_count
 
 
@@ -686,4 +687,4 @@ def custom_grad(f: Callable) -> Callable[..., Tensor]:
 
 # The cached path in C where the node is compiled (nodes.configure_replay); else in Python.
 _replay = configure_replay(_hot_plans, engine.run_plan_weak, _ordered, _new_tuple, VariableGrads,
-                           Tensor) or _replay_python
+                           Tensor, buffers_lock, vars(backends)) or _replay_python

@@ -2,6 +2,8 @@
 the generated CUDA source (the tests run it on the CPU through a C++ shim)."""
 from __future__ import annotations
 
+import functools
+
 from gpugrad.core import dtypes
 from gpugrad.backends.interpret import compile_plan, run_group, run_plan
 
@@ -38,6 +40,13 @@ class GeneratedKernelBackend:
     # True, with 1-tuples (what a CuPy RawKernel takes itself: no wrapper call per launch).
     dims_as_tuples = False
 
+    @functools.cached_property
+    def runner_key(self) -> tuple:
+        """The key of this backend's runner in plan.runners: per backend object (its runners
+        hold its kernels and its allocator). engine.run_plan_weak's C form calls that runner
+        itself when every input is of exactly array_type (see run)."""
+        return (self.name, id(self))
+
     def _dims(self, launch) -> tuple:
         if self.dims_as_tuples:
             return (launch.grid,), (launch.block,)
@@ -64,7 +73,7 @@ class GeneratedKernelBackend:
             if b.__class__ is not array:
                 inputs = [self.adopt(b) for b in inputs]
                 break
-        key = (self.name, id(self))
+        key = self.runner_key
         runner = plan.runners.get(key)
         if runner is not None:
             return runner(inputs)

@@ -33,6 +33,7 @@ from gpugrad.core import dtypes
 from gpugrad.core import primitives as P
 from gpugrad.core.caches import memoize
 from gpugrad.core.snippets import numpy_function, numpy_function_in_place, snippet
+from gpugrad.backends import fp_state
 from gpugrad.backends.plan_sharing import find_sharing
 
 
@@ -510,13 +511,15 @@ def run_plan(plan, slots: list, run_group: Callable) -> list:
             for s, shape in plan.outputs]
 
 
-def compile_plan(plan, group_fns: list, sharing=None, shapes: dict | None = None) -> Callable[[list], list]:
+def compile_plan(plan, group_fns: list, sharing=None, shapes: dict | None = None,
+                 ignoring_fp_errors: bool = False) -> Callable[[list], list]:
     """run_plan(plan, slots, ...) as one generated function of the adopted inputs, given a
     callable of the slot list for each group: the loop, the slot releases and the output
     list written out, so a cached call pays one Python call per group and nothing per slot.
     With a sharing (see compile_shared_plan), its side slots follow the plan's. ``shapes``
     {slot: shape}: the shapes the group functions are known to write, so that an output's
-    reshape is settled here rather than tested per call."""
+    reshape is settled here rather than tested per call. ``ignoring_fp_errors``: the function
+    runs with numpy's floating-point errors ignored (fp_state)."""
     shapes = shapes or {}
     n_side = sharing.n_side if sharing is not None else 0
     ns = {f"g{k}": fn for k, fn in enumerate(group_fns)}
@@ -538,6 +541,9 @@ def compile_plan(plan, group_fns: list, sharing=None, shapes: dict | None = None
         else:   # a reduction's kept axes: (1,) for a scalar
             outs.append(f"slots[{s}].reshape(s{k})")
     lines.append(f"    return [{', '.join(outs)}]")
+    if ignoring_fp_errors:
+        lines = fp_state.wrapped_source(lines[0], lines[1:])
+        ns.update(fp_state.NAMESPACE)
     source = "\n".join(lines)
     exec(compile(source, "<gpugrad plan>", "exec"), ns)
     ns["run"].source = source
@@ -547,8 +553,8 @@ def compile_plan(plan, group_fns: list, sharing=None, shapes: dict | None = None
 def _whole_plan_function(plan, fn) -> Callable[[list], list] | None:
     """A plan of one group as one function of the inputs: the group function's steps, then
     the plan's outputs returned, with no slot list and no second call (for a small graph
-    about 0.25 us of a 2.5 us run). None where an output is not the group's (an input
-    passed through): compile_plan then."""
+    about 0.25 us of a 2.5 us run), with numpy's floating-point errors ignored. None where an
+    output is not the group's (an input passed through): compile_plan then."""
     steps, results = fn.parts
     group = plan.groups[0]
     shapes = {s: group.instrs[i].shape for i, s in group.outputs}
@@ -565,8 +571,10 @@ def _whole_plan_function(plan, fn) -> Callable[[list], list] | None:
     # shapes as literals: a constant tuple costs nothing to load
     outs = [names[s] if shapes[s] == shape else f"{names[s]}.reshape({shape!r})" for s, shape in plan.outputs]
     lines.append(f"    return [{', '.join(outs)}]")
+    lines = fp_state.wrapped_source(lines[0], lines[1:])
     source = "\n".join(lines)
     ns = dict(fn.__globals__)   # the group's constants
+    ns.update(fp_state.NAMESPACE)
     exec(compile(source, f"<gpugrad plan of {group.name}>", "exec"), ns)
     ns["run"].source = source
     return ns["run"]
@@ -576,7 +584,8 @@ def compile_shared_plan(plan, xp=np) -> Callable[[list], list]:
     """compile_plan over group functions that hand each other the values two groups would
     both compute, and write into buffers no later group reads (plan_sharing): numpy only,
     where a recomputed value costs a call again and a fresh large array its page faults.
-    A plan of one group is one function (_whole_plan_function)."""
+    A plan of one group is one function (_whole_plan_function). It runs with numpy's
+    floating-point errors ignored (NaN and Inf flow through as IEEE values)."""
     if len(plan.groups) == 1 and xp is np:
         whole = _whole_plan_function(plan, group_function(plan.groups[0], xp))
         if whole is not None:
@@ -592,7 +601,7 @@ def compile_shared_plan(plan, xp=np) -> Callable[[list], list]:
             fns.append(group_function(group, xp))
     # what compile_group writes into an output slot has the step's shape
     shapes = {s: group.instrs[i].shape for group in plan.groups for i, s in group.outputs}
-    return compile_plan(plan, fns, sharing, shapes)
+    return compile_plan(plan, fns, sharing, shapes, ignoring_fp_errors=xp is np)
 
 
 def group_function(group, xp) -> Callable[[list], None]:

@@ -10,6 +10,7 @@
 #include <Python.h>
 #include <structmember.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct {
     PyObject_HEAD
@@ -70,12 +71,81 @@ static int initialized(PyObject *x) {
     return n->op != NULL && n->src != NULL && n->shape != NULL && n->dtype != NULL;
 }
 
+/* A cache in front of the key table for the ops tracing makes over and over: (op, arg,
+ * shape, dtype, the sources' keys) -> key, matched by the identity of the four objects (held
+ * here, so an address is never reused by another object while its entry lives) and the
+ * values of the keys. Identical objects make an identical table key, so a hit gives what the
+ * table lookup would, without building, hashing and comparing that tuple (most of an op's
+ * cost). The table's clear() forgets the cache too (forget_keys), so the two never disagree.
+ * Only args that hold nothing large (None, a tuple of ints) are kept. */
+#define KEY_CACHE_SIZE 1024
+typedef struct {
+    PyObject *op, *arg, *shape, *dtype;   /* NULL: an empty entry */
+    long long a, b, key;
+    int n;
+} KeyEntry;
+static KeyEntry key_cache[KEY_CACHE_SIZE];
+
+static size_t key_slot(PyObject *op, PyObject *arg, PyObject *shape, PyObject *dtype, int n,
+                       long long a, long long b) {
+    unsigned long long h = (unsigned long long)(uintptr_t)op * 0x9E3779B97F4A7C15ULL;
+    h ^= ((unsigned long long)(uintptr_t)arg + 0x632BE59BD9B4E019ULL) * 0xC2B2AE3D27D4EB4FULL;
+    h ^= ((unsigned long long)(uintptr_t)shape >> 4) * 0x165667B19E3779F9ULL;
+    h ^= ((unsigned long long)(uintptr_t)dtype >> 4) * 0x27D4EB2F165667C5ULL;
+    h ^= (unsigned long long)a * 0xFF51AFD7ED558CCDULL + (unsigned long long)(b + n) * 0xC4CEB9FE1A85EC53ULL;
+    h ^= h >> 29;
+    return (size_t)(h % KEY_CACHE_SIZE);
+}
+
+static int cacheable_arg(PyObject *arg) {
+    if (arg == Py_None) return 1;
+    if (!PyTuple_CheckExact(arg) || PyTuple_GET_SIZE(arg) > 32) return 0;
+    for (Py_ssize_t j = 0; j < PyTuple_GET_SIZE(arg); j++)
+        if (!PyLong_CheckExact(PyTuple_GET_ITEM(arg, j))) return 0;
+    return 1;
+}
+
+static void key_entry_set(KeyEntry *e, PyObject *op, PyObject *arg, PyObject *shape,
+                          PyObject *dtype, int n, long long a, long long b, long long key) {
+    KeyEntry old = *e;   /* released after the entry is whole: a dealloc sees no half entry */
+    Py_INCREF(op); Py_INCREF(arg); Py_INCREF(shape); Py_INCREF(dtype);
+    e->op = op; e->arg = arg; e->shape = shape; e->dtype = dtype;
+    e->n = n; e->a = a; e->b = b; e->key = key;
+    Py_XDECREF(old.op); Py_XDECREF(old.arg); Py_XDECREF(old.shape); Py_XDECREF(old.dtype);
+}
+
+/* forget_keys(): empties the cache (the key table was cleared) */
+static PyObject *forget_keys(PyObject *module, PyObject *unused) {
+    for (size_t j = 0; j < KEY_CACHE_SIZE; j++) {
+        KeyEntry old = key_cache[j];
+        key_cache[j] = (KeyEntry){0};
+        Py_XDECREF(old.op); Py_XDECREF(old.arg); Py_XDECREF(old.shape); Py_XDECREF(old.dtype);
+    }
+    Py_RETURN_NONE;
+}
+
 /* The key of an op node: its interned structure, or its own id where the structure must
  * never match another (a custom gradient; an arg that cannot be hashed). -1 with an error set
  * on failure. */
 static long long op_key(PyObject *op, PyObject *src, PyObject *arg, PyObject *shape,
                         PyObject *dtype, long long i, long long *lo_out) {
     Py_ssize_t n = PyTuple_GET_SIZE(src);
+    long long sks[2] = {0, 0};
+    KeyEntry *entry = NULL;
+    if (n <= 2) {
+        long long lo = i;
+        for (Py_ssize_t j = 0; j < n; j++) {
+            long long sl;
+            if (source_fields(PyTuple_GET_ITEM(src, j), &sks[j], &sl) < 0) return -1;
+            if (sl < lo) lo = sl;
+        }
+        entry = &key_cache[key_slot(op, arg, shape, dtype, (int)n, sks[0], sks[1])];
+        if (entry->op == op && entry->arg == arg && entry->shape == shape &&
+                entry->dtype == dtype && entry->n == n && entry->a == sks[0] && entry->b == sks[1]) {
+            *lo_out = lo;
+            return entry->key;
+        }
+    }
     PyObject *k = PyTuple_New(4 + n);
     if (k == NULL) return -1;
     Py_INCREF(op); PyTuple_SET_ITEM(k, 0, op);
@@ -96,6 +166,7 @@ static long long op_key(PyObject *op, PyObject *src, PyObject *arg, PyObject *sh
     }
     *lo_out = lo;
     long long key;
+    int shared = 1;   /* the table's key for the structure (not one of the node's own) */
     PyObject *found = PyDict_GetItemWithError(keys_table, k);   /* borrowed */
     if (found != NULL) {
         key = PyLong_AsLongLong(found);
@@ -106,8 +177,10 @@ static long long op_key(PyObject *op, PyObject *src, PyObject *arg, PyObject *sh
         }
         PyErr_Clear();   /* an unhashable arg (a list, say): a key of its own */
         key = i;
+        shared = 0;
     } else if (is_ascii(op, "custom_grad")) {
         key = i;         /* never shared, nor held by the table */
+        shared = 0;
     } else {
         PyObject *r = PyObject_CallOneArg(intern_fn, k);
         if (r == NULL) {
@@ -118,6 +191,9 @@ static long long op_key(PyObject *op, PyObject *src, PyObject *arg, PyObject *sh
         Py_DECREF(r);
     }
     Py_DECREF(k);
+    if (key == -1 && PyErr_Occurred()) return -1;
+    if (shared && entry != NULL && cacheable_arg(arg))
+        key_entry_set(entry, op, arg, shape, dtype, (int)n, sks[0], sks[1], key);
     return key;
 }
 
@@ -409,6 +485,12 @@ static PyObject *variable_cls, *trace_obj;   /* api/variables.py's Variable, ten
  * another thread the thread state differs, so the lookup is taken there. */
 static PyThreadState *replay_thread;
 static PyObject *replay_pins;   /* borrowed: the replay holds them while f runs */
+/* The replay's own pins as an array, (variable, its list of leaves) each, borrowed from
+ * replay_pins: the variables of var_list are found by a scan of a few pointers rather than
+ * a dict lookup by a new int. An entry's list is never replaced (an assign appends to it). */
+#define REPLAY_VARS 8
+static PyObject *replay_vars[REPLAY_VARS], *replay_leaves[REPLAY_VARS];
+static Py_ssize_t n_replay_vars;
 
 static PyObject *pinned_value(PyObject *x) {
     PyObject *disposed = PyObject_GetAttr(x, disposed_str);
@@ -417,6 +499,16 @@ static PyObject *pinned_value(PyObject *x) {
     if (disposed != Py_False) return NULL;
     PyObject *pins;
     if (replay_pins != NULL && replay_thread == PyThreadState_Get()) {
+        for (Py_ssize_t j = 0; j < n_replay_vars; j++) {
+            if (replay_vars[j] == x) {
+                PyObject *leaves = replay_leaves[j];
+                Py_ssize_t m = PyList_GET_SIZE(leaves);
+                if (m == 0) return NULL;
+                PyObject *out = PyList_GET_ITEM(leaves, m - 1);
+                Py_INCREF(out);
+                return out;
+            }
+        }
         pins = replay_pins;
         Py_INCREF(pins);
     } else {
@@ -698,13 +790,34 @@ static PyObject *elementwise_op(PyObject *module, PyObject *args) {
 static PyObject *hot_plans, *run_plan_weak_fn, *ordered_fn, *result_new, *result_type,
                 *tensor_type, *depth_str, *trainable_str, *value_node_str, *name_str, *one,
                 *zero;
+/* engine.run_plan_weak's common case (run_cached, below): the buffers lock (tensor.py's
+ * ReadWriteLock), the backends module's globals (its current backend), and their names */
+static PyObject *lock_obj, *readers_append, *readers_pop, *backends_globals;
+static PyObject *current_str, *runner_key_str, *array_type_str, *runners_str, *copies_str,
+                *writing_str, *waiting_str, *readers_str, *read_after_writer_str,
+                *wake_writers_str;
 
-/* configure_replay(hot_plans, run_plan_weak, ordered, new_result, VariableGrads, Tensor) */
+/* configure_replay(hot_plans, run_plan_weak, ordered, new_result, VariableGrads, Tensor,
+ *                  buffers_lock, backends module globals) */
 static PyObject *configure_replay(PyObject *module, PyObject *args) {
-    PyObject *hot, *run, *ordered, *new_result, *rtype, *ttype;
-    if (!PyArg_ParseTuple(args, "O!OOOO!O!", &PyDict_Type, &hot, &run, &ordered, &new_result,
-                          &PyType_Type, &rtype, &PyType_Type, &ttype))
+    PyObject *hot, *run, *ordered, *new_result, *rtype, *ttype, *lock, *globals;
+    if (!PyArg_ParseTuple(args, "O!OOOO!O!OO!", &PyDict_Type, &hot, &run, &ordered, &new_result,
+                          &PyType_Type, &rtype, &PyType_Type, &ttype, &lock,
+                          &PyDict_Type, &globals))
         return NULL;
+    PyObject *readers = PyObject_GetAttr(lock, readers_str);
+    if (readers == NULL) return NULL;
+    PyObject *append = PyObject_GetAttrString(readers, "append");
+    PyObject *pop = append ? PyObject_GetAttrString(readers, "pop") : NULL;
+    Py_DECREF(readers);
+    if (pop == NULL) {
+        Py_XDECREF(append);
+        return NULL;
+    }
+    Py_XSETREF(readers_append, append);
+    Py_XSETREF(readers_pop, pop);
+    Py_INCREF(lock); Py_XSETREF(lock_obj, lock);
+    Py_INCREF(globals); Py_XSETREF(backends_globals, globals);
     Py_INCREF(hot); Py_XSETREF(hot_plans, hot);
     Py_INCREF(run); Py_XSETREF(run_plan_weak_fn, run);
     Py_INCREF(ordered); Py_XSETREF(ordered_fn, ordered);
@@ -712,6 +825,122 @@ static PyObject *configure_replay(PyObject *module, PyObject *args) {
     Py_INCREF(rtype); Py_XSETREF(result_type, rtype);
     Py_INCREF(ttype); Py_XSETREF(tensor_type, ttype);
     Py_RETURN_NONE;
+}
+
+/* ReadWriteLock.acquire_read and release_read, as tensor.py writes them: a reader counts
+ * itself in the deque (atomic under the GIL) and then looks for a writer; the rare cases
+ * call the lock's own methods. */
+static int call_lock_method(PyObject *name) {
+    PyObject *r = PyObject_CallMethodNoArgs(lock_obj, name);
+    Py_XDECREF(r);
+    return r == NULL ? -1 : 0;
+}
+
+static int truth_attr(PyObject *o, PyObject *name);
+
+static int acquire_read(void) {
+    PyObject *r = PyObject_CallOneArg(readers_append, Py_None);
+    if (r == NULL) return -1;
+    Py_DECREF(r);
+    int writer = truth_attr(lock_obj, writing_str);
+    if (writer == 0) writer = truth_attr(lock_obj, waiting_str);
+    if (writer == 0) return 0;
+    if (writer > 0 && call_lock_method(read_after_writer_str) == 0) return 0;
+    /* (not counted on failure: the count is taken back) */
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    r = PyObject_CallNoArgs(readers_pop);
+    Py_XDECREF(r);
+    PyErr_Clear();
+    PyErr_Restore(type, value, tb);
+    return -1;
+}
+
+/* keeps an error already set */
+static int release_read(void) {
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    int err = 0;
+    PyObject *r = PyObject_CallNoArgs(readers_pop);
+    if (r == NULL) err = -1;
+    Py_XDECREF(r);
+    if (err == 0) {
+        int waiting = truth_attr(lock_obj, waiting_str);
+        if (waiting < 0 || (waiting > 0 && call_lock_method(wake_writers_str) < 0)) err = -1;
+    }
+    if (type != NULL) {
+        PyErr_Clear();   /* the first error is the one that propagates */
+        PyErr_Restore(type, value, tb);
+        return -1;
+    }
+    return err;
+}
+
+/* engine.run_plan_weak(plan, refs) (a new reference: the outputs, or None where a leaf is
+ * gone). Its common case here: the current backend has made the plan's runner
+ * (plan.runners[backend.runner_key]), every input is of exactly backend.array_type and the
+ * plan copies no output; the runner then does all that backend.run would. Any other case
+ * calls run_plan_weak itself. */
+static PyObject *run_cached(PyObject *plan, PyObject *refs) {
+    PyObject *backend = PyDict_GetItemWithError(backends_globals, current_str);   /* borrowed */
+    PyObject *key = NULL, *runners = NULL, *runner = NULL, *array_type = NULL, *bufs = NULL;
+    if (backend == NULL || backend == Py_None) {
+        if (PyErr_Occurred()) return NULL;
+        goto general;
+    }
+    Py_INCREF(backend);
+    key = PyObject_GetAttr(backend, runner_key_str);
+    array_type = key ? PyObject_GetAttr(backend, array_type_str) : NULL;
+    runners = array_type ? PyObject_GetAttr(plan, runners_str) : NULL;
+    if (runners == NULL) {
+        if (!PyErr_ExceptionMatches(PyExc_AttributeError)) goto error;
+        PyErr_Clear();   /* a backend that does not say: the general way */
+        goto general;
+    }
+    if (!PyDict_Check(runners) || !PyType_Check(array_type)) goto general;
+    runner = PyDict_GetItemWithError(runners, key);   /* borrowed */
+    if (runner == NULL || runner == Py_None) {
+        if (PyErr_Occurred()) goto error;
+        runner = NULL;
+        goto general;
+    }
+    Py_INCREF(runner);
+    int copies = truth_attr(plan, copies_str);
+    if (copies < 0) goto error;
+    if (copies) goto general;
+    if (acquire_read() < 0) goto error;
+    bufs = buffers_of(NULL, refs);
+    if (bufs == NULL || bufs == Py_None) {
+        if (release_read() < 0 || bufs == NULL) goto error;
+        goto done;   /* (None) */
+    }
+    for (Py_ssize_t j = 0; j < PyList_GET_SIZE(bufs); j++) {
+        if ((PyObject *)Py_TYPE(PyList_GET_ITEM(bufs, j)) != array_type) {
+            Py_CLEAR(bufs);
+            if (release_read() < 0) goto error;
+            goto general;
+        }
+    }
+    PyObject *outs = PyObject_CallOneArg(runner, bufs);
+    Py_SETREF(bufs, outs);
+    if (release_read() < 0 || bufs == NULL) goto error;
+    goto done;
+general:
+    Py_XDECREF(bufs);
+    {
+        PyObject *run_args[2] = {plan, refs};
+        bufs = PyObject_Vectorcall(run_plan_weak_fn, run_args, 2, NULL);
+    }
+    goto done;
+error:
+    Py_CLEAR(bufs);
+done:
+    Py_XDECREF(backend);
+    Py_XDECREF(key);
+    Py_XDECREF(array_type);
+    Py_XDECREF(runners);
+    Py_XDECREF(runner);
+    return bufs;
 }
 
 static int truth_attr(PyObject *o, PyObject *name) {
@@ -914,10 +1143,20 @@ static PyObject *replay(PyObject *module, PyObject *const *args, Py_ssize_t narg
     PyThreadState *me = PyThreadState_Get();
     replay_thread = me;
     replay_pins = pins;
+    {
+        Py_ssize_t pos = 0, m = 0;
+        PyObject *k, *entry;
+        while (PyDict_Next(pins, &pos, &k, &entry) && m < REPLAY_VARS) {
+            replay_vars[m] = PyTuple_GET_ITEM(entry, 0);
+            replay_leaves[m++] = PyTuple_GET_ITEM(entry, 1);
+        }
+        n_replay_vars = m;
+    }
     y = PyObject_CallNoArgs(f);
     if (replay_thread == me) {   /* (another thread's replay may have taken them since) */
         replay_thread = NULL;
         replay_pins = NULL;
+        n_replay_vars = 0;
     }
     {
         PyObject *type, *value, *tb;
@@ -951,8 +1190,7 @@ static PyObject *replay(PyObject *module, PyObject *const *args, Py_ssize_t narg
         goto error;
     }
     Py_INCREF(entry);
-    PyObject *run_args[2] = {PyTuple_GET_ITEM(entry, 0), PyTuple_GET_ITEM(entry, 1)};
-    PyObject *outs = PyObject_Vectorcall(run_plan_weak_fn, run_args, 2, NULL);
+    PyObject *outs = run_cached(PyTuple_GET_ITEM(entry, 0), PyTuple_GET_ITEM(entry, 1));
     if (outs == NULL) {
         Py_DECREF(entry);
         goto error;
@@ -1018,12 +1256,16 @@ static PyMethodDef module_methods[] = {
     {"replay", (PyCFunction)(void (*)(void))replay, METH_FASTCALL,
      "replay(f, var_list): autodiff.variable_grads's cached path (see above)."},
     {"configure_replay", configure_replay, METH_VARARGS,
-     "configure_replay(hot_plans, run_plan_weak, ordered, new_result, VariableGrads, Tensor)."},
+     "configure_replay(hot_plans, run_plan_weak, ordered, new_result, VariableGrads, Tensor, "
+     "buffers_lock, backends module globals)."},
     {"configure_variables", configure_variables, METH_VARARGS,
      "configure_variables(Variable, trace): how an elementwise op reads a pinned variable."},
     {"elementwise_op", elementwise_op, METH_VARARGS,
      "elementwise_op(general, name, arity, out_bool, needs_float, tensor_cls, floats, bool_): "
      "general with its common case in C (see above)."},
+    {"forget_keys", forget_keys, METH_NOARGS,
+     "forget_keys(): empties the cache of op keys (nodes.py calls it when the key table is "
+     "cleared)."},
     {"configure", configure, METH_VARARGS,
      "configure(ids, keys, intern, NO_OP): nodes.py's counter, key table and interning."},
     {NULL, NULL, 0, NULL}
@@ -1055,6 +1297,21 @@ PyMODINIT_FUNC PyInit__nodes(void) {
     buffer_str = PyUnicode_InternFromString("buffer");
     c_str = PyUnicode_InternFromString("C");
     if (c_str == NULL) return NULL;
+    current_str = PyUnicode_InternFromString("_current");
+    runner_key_str = PyUnicode_InternFromString("runner_key");
+    array_type_str = PyUnicode_InternFromString("array_type");
+    runners_str = PyUnicode_InternFromString("runners");
+    copies_str = PyUnicode_InternFromString("copies");
+    writing_str = PyUnicode_InternFromString("_writing");
+    waiting_str = PyUnicode_InternFromString("_waiting");
+    readers_str = PyUnicode_InternFromString("_readers");
+    read_after_writer_str = PyUnicode_InternFromString("_read_after_writer");
+    wake_writers_str = PyUnicode_InternFromString("_wake_writers");
+    if (current_str == NULL || runner_key_str == NULL || array_type_str == NULL ||
+            runners_str == NULL || copies_str == NULL || writing_str == NULL ||
+            waiting_str == NULL || readers_str == NULL || read_after_writer_str == NULL ||
+            wake_writers_str == NULL)
+        return NULL;
     empty_tuple = PyTuple_New(0);
     if (buffer_str == NULL || empty_tuple == NULL) return NULL;
     PyObject *m = PyModule_Create(&module_def);

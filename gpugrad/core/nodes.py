@@ -33,7 +33,20 @@ from gpugrad.core.caches import Table
 
 ids = itertools.count()   # node ids: creation order, so a topological order
 NO_OP = 1 << 62
-_keys = Table("structural keys", 1 << 17)
+
+
+class _KeyTable(Table):
+    """The key table; clearing it also empties _nodes.c's cache in front of it, which must
+    only ever hold what the table holds."""
+
+    def clear(self) -> None:
+        super().clear()
+        if _c is not None:
+            _c.forget_keys()
+
+
+_c = None   # the compiled module, once imported (below)
+_keys = _KeyTable("structural keys", 1 << 17)
 _keys_get = _keys.get   # (cleared in place, never replaced)
 
 
@@ -173,12 +186,17 @@ def configure_variables(variable_cls: type, trace: Any) -> None:
 
 
 def configure_replay(hot_plans: dict, run_plan_weak: Callable, ordered: Callable,
-                     new_result: Callable, result_type: type, tensor_cls: type) -> Callable | None:
+                     new_result: Callable, result_type: type, tensor_cls: type,
+                     buffers_lock: Any, backends_globals: dict) -> Callable | None:
     """_nodes.c's replay, variable_grads's cached path (api/autodiff.py's _replay_python) in
-    C, given what it calls; None where the node is not compiled."""
+    C, given what it calls; None where the node is not compiled. It runs a cached plan as
+    run_plan_weak does, itself in the common case (see run_cached there): the lock
+    (tensor.py's ReadWriteLock) and the backends module's globals (its current backend) are
+    for that."""
     if not COMPILED:
         return None
-    _c.configure_replay(hot_plans, run_plan_weak, ordered, new_result, result_type, tensor_cls)
+    _c.configure_replay(hot_plans, run_plan_weak, ordered, new_result, result_type, tensor_cls,
+                        buffers_lock, backends_globals)
     return _c.replay
 
 

@@ -157,6 +157,8 @@ class ReadWriteLock:
         self._writing = False
         self._waiting = 0
 
+    # (core/_nodes.c's run_cached does what acquire_read and release_read do, in C: a change
+    # here is made there too)
     def acquire_read(self) -> None:
         self._readers.append(None)
         if self._writing or self._waiting:
@@ -173,8 +175,11 @@ class ReadWriteLock:
     def release_read(self) -> None:
         self._readers.pop()
         if self._waiting:
-            with self._cond:
-                self._cond.notify_all()
+            self._wake_writers()
+
+    def _wake_writers(self) -> None:
+        with self._cond:
+            self._cond.notify_all()
 
     @contextlib.contextmanager
     def reading(self):

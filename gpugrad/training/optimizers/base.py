@@ -15,7 +15,7 @@ from gpugrad.core import dtypes
 from gpugrad.runtime import engine
 from gpugrad.api.ops import convert
 from gpugrad.backends import current
-from gpugrad.backends.numpy_backend import ignore_fp_errors, restore_fp_errors
+from gpugrad.backends.fp_state import ignore_fp_errors, restore_fp_errors
 from gpugrad.compile.optim_codegen import UpdateRule, generate, load_rule, numpy_update_in_place
 from gpugrad.core.tensor import Tensor, leaf, WeakIdDict, buffers_lock, shape_str
 from gpugrad.api.variables import Variable, registry
