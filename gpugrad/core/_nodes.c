@@ -845,8 +845,9 @@ static int acquire_read(void) {
     int writer = truth_attr(lock_obj, writing_str);
     if (writer == 0) writer = truth_attr(lock_obj, waiting_str);
     if (writer == 0) return 0;
-    if (writer > 0 && call_lock_method(read_after_writer_str) == 0) return 0;
-    /* (not counted on failure: the count is taken back) */
+    /* (an error there leaves the count as that method leaves it, as in Python) */
+    if (writer > 0) return call_lock_method(read_after_writer_str);
+    /* a flag could not be read: not counted */
     PyObject *type, *value, *tb;
     PyErr_Fetch(&type, &value, &tb);
     r = PyObject_CallNoArgs(readers_pop);
