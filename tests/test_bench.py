@@ -177,3 +177,47 @@ def test_gather_workload_agrees_with_its_numpy_baseline():
     assert "gather" in runner.WORKLOADS and "gather" in runner.FIXED_SHAPES
     for v in list(tf.variables.registered_variables()):
         v.dispose()
+
+
+_MAPPED = """
+import ctypes
+import numpy as np
+from gpugrad.bench import allocator
+
+class Info(ctypes.Structure):   # glibc's struct mallinfo2
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
+        "fordblks", "keepcost")]
+
+mallinfo2 = ctypes.CDLL(None).mallinfo2
+mallinfo2.restype = Info
+
+def mapped_for_a_temporary():   # bytes glibc mapped afresh for one 4 MiB array
+    before = mallinfo2().hblkhd
+    a = np.ones(1 << 20, np.float32)
+    return mallinfo2().hblkhd - before
+
+loose = mapped_for_a_temporary()
+said = allocator.make_steady()
+print(loose, mapped_for_a_temporary(), said)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator")
+def test_a_steady_allocator_serves_large_temporaries_from_its_heap():
+    import os
+    import subprocess
+    # glibc made to map every block above 128 KiB afresh (its state after some histories,
+    # where each 4 MiB temporary is faulted in anew), until make_steady
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="131072")
+    done = subprocess.run([sys.executable, "-c", _MAPPED], env=env, capture_output=True, text=True)
+    if done.returncode and "mallinfo2" in done.stderr:
+        pytest.skip("no glibc 2.33+ here (mallinfo2)")
+    loose, steady, said = done.stdout.split(maxsplit=2)
+    assert int(loose) >= 4 << 20 and int(steady) == 0 and said.startswith("steady (glibc"), done.stderr
+
+
+def test_the_report_says_what_the_allocator_was(tmp_path, capsys):
+    result = _bench_json(tmp_path, "--workloads", "sum", "--allocator", "default")
+    assert result["allocator"] == "default"
+    assert "host allocator default" in capsys.readouterr().out

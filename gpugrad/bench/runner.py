@@ -16,7 +16,7 @@ from typing import Sequence
 
 import numpy as np
 
-from gpugrad.bench import timing
+from gpugrad.bench import allocator, timing
 from gpugrad.bench import workloads as W
 
 WORKLOADS = {  # name -> what it measures (shown by --help)
@@ -215,7 +215,8 @@ def _spread(r: dict) -> str:
 
 
 def format_table(result: dict, saved: str | None = None) -> str:
-    lines = [f"gpugrad bench: backend {result['backend']} on {result['device']}, {result['date']}",
+    lines = [f"gpugrad bench: backend {result['backend']} on {result['device']}, {result['date']}"
+             + (f"; host allocator {result['allocator']}" if result.get("allocator") else ""),
              "us/call: median of batches (p10-p90 over n batches); x floor: median / median of a "
              "device copy of the same bytes, timed in the same rounds"]
     if saved:
@@ -304,6 +305,11 @@ def _parser() -> argparse.ArgumentParser:
                              "variable_grads call at 2^4 (kernels replaced by no-ops)")
     parser.add_argument("--compare-to", metavar="FILE.json",
                         help="a saved --json run: print each row's median over the same row's there")
+    parser.add_argument("--allocator", choices=("steady", "default"), default="steady",
+                        help="steady (default): glibc serves blocks up to 32 MiB from its heap and "
+                             "keeps it, so memory-bound CPU rows do not depend on what the process "
+                             "freed before (see gpugrad/bench/allocator.py); default: as glibc "
+                             "sets itself")
     parser.add_argument("--json", metavar="FILE", help="write the result, all samples included")
     parser.add_argument("--plot", metavar="FILE.png", help="plot GB/s against size (needs matplotlib)")
     return parser
@@ -328,7 +334,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         tf.set_backend(args.backend)
     sizes = [1 << int(s) for s in args.sizes.split(",") if s]
     cache = None if args.cache_mb is None else int(args.cache_mb * 2 ** 20)
+    heap = allocator.make_steady() if args.allocator == "steady" else "default"
     result = run(sizes, names, args.dtype, [c for c in args.compare.split(",") if c], args.budget, cache)
+    result["allocator"] = heap
     if args.overhead:
         from gpugrad.bench import overhead
         result["overhead"] = overhead.measure(n=16, dtype=args.dtype, budget_s=args.budget,
