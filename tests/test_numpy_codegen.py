@@ -194,3 +194,35 @@ def test_a_multi_step_snippet_runs_in_one_array_in_the_plan():
     out = interpret.compile_shared_plan(plan)([leaf.buf for leaf in leaves])[0]
     with np.errstate(all="ignore"):
         np.testing.assert_array_equal(out, (np.float32(1) / (np.float32(1) + np.exp(-xn))))
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["contextvar", "errstate"])
+def test_plan_functions_ignore_fp_errors_and_restore_the_callers_state(monkeypatch, fast):
+    """A compiled numpy plan sets numpy's error state itself (backends/fp_state.py): through
+    numpy's context variable where numpy has it, np.errstate otherwise (older numpy)."""
+    from gpugrad.backends import fp_state
+    if not fast:
+        monkeypatch.setattr(fp_state, "FAST", False)
+        monkeypatch.setattr(fp_state, "NAMESPACE", {"_np": np})
+    elif not fp_state.FAST:
+        pytest.skip("this numpy has no error-state context variable")
+    x = tf.tensor(np.array([0.0, 1.0, -1.0], np.float32))
+    plan, leaves = _plan([tf.log(x) * x, tf.sum(1.0 / x)])   # -inf, NaN, 1/0
+    one_group = interpret.compile_shared_plan(plan)
+    several = interpret.compile_plan(plan, [interpret.group_function(g, np) for g in plan.groups],
+                                     ignoring_fp_errors=True)
+    for run in (one_group, several):
+        assert ("errstate" in run.source) is not fast
+        with np.errstate(all="raise"):
+            first, total = run([leaf.buf for leaf in leaves])
+            assert np.isnan(first[0]) and first[1] == 0 and np.isnan(first[2]) and np.isinf(total)
+            with pytest.raises(FloatingPointError):   # the caller's state is back
+                np.log(np.zeros(1, np.float32))
+    with np.errstate(all="raise"):   # (the optimizers' executor sets it this way)
+        token = fp_state.ignore_fp_errors()
+        try:
+            np.log(np.zeros(1, np.float32))
+        finally:
+            fp_state.restore_fp_errors(token)
+        with pytest.raises(FloatingPointError):
+            np.log(np.zeros(1, np.float32))
