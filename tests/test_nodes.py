@@ -170,6 +170,12 @@ def _operands():
         "f32": f32, "f32 again": tf.tensor(np.ones(4, np.float32)),
         "f64": tf.tensor(np.arange(4), dtype="float64"),
         "f32 other shape": tf.tensor(np.ones((2, 1), np.float32)),
+        # broadcasting: a row, a shape that does not broadcast with (4,), an empty one, an
+        # unrealized reshape of lower rank (lax.broadcast collapses it), a rank-3 one
+        "f32 row": tf.tensor(np.ones((1, 4), np.float32)), "f32 (3,)": tf.tensor(np.ones(3, np.float32)),
+        "f32 empty": tf.tensor(np.ones((0, 1), np.float32)),
+        "lazy reshape": tf.reshape(tf.exp(tf.tensor(np.ones((2, 2), np.float32))), (4,)),
+        "f32 (3, 1, 4)": tf.tensor(np.ones((3, 1, 4), np.float32)),
         "int32": tf.tensor(np.arange(4, dtype=np.int32)), "bool": tf.tensor([True, False, True, True]),
         "const": T.const(2.0, (4,), "float32"), "lazy": tf.exp(f32),
         "variable": tf.variable(tf.tensor(np.arange(4, dtype=np.float32))),
@@ -191,17 +197,23 @@ def test_compiled_elementwise_ops_match_their_python_functions():
     import itertools
 
     import gpugrad as tf
+    from gpugrad.core.tensor import trace
     ops = _operands()
-    for name in ("add", "mul", "less", "atan2", "exp", "neg", "abs", "logical_not"):
+    for name, depth in itertools.product(("add", "mul", "less", "atan2", "exp", "neg", "abs", "logical_not"),
+                                         (0, 1)):
         op = getattr(tf, name)
         general = getattr(op, "__wrapped__", op)
         arity = 1 if name in ("exp", "neg", "abs", "logical_not") else 2
-        for combo in itertools.product(ops, repeat=arity):
-            args = [ops[k] for k in combo]
-            got, want = _outcome(op, args), _outcome(general, args)
-            if "list" in combo or "ndarray" in combo or not any(isinstance(a, Tensor) for a in args):
-                got, want = got[:5], want[:5]   # converted to a new leaf in each call
-            assert got == want, (name, combo)
+        trace.depth = depth   # (inside f, an op that is the identity makes an identity node)
+        try:
+            for combo in itertools.product(ops, repeat=arity):
+                args = [ops[k] for k in combo]
+                got, want = _outcome(op, args), _outcome(general, args)
+                if "list" in combo or "ndarray" in combo or not any(isinstance(a, Tensor) for a in args):
+                    got, want = got[:5], want[:5]   # converted to a new leaf in each call
+                assert got == want, (name, combo, depth)
+        finally:
+            trace.depth = 0
     # as methods and operators, bound like functions
     a, v = ops["f32"], ops["variable"]
     assert (a + v).key == tf.add(a, v).key == a.add(v).key

@@ -29,6 +29,11 @@ __all__ = ["Tensor", "apply", "broadcast_shapes", "broadcast", "cast", "const", 
 
 def weak_dtype(value: Any, other: str) -> str:
     """Python numbers are weakly typed: they take the tensor's dtype, as in JAX."""
+    cls = value.__class__   # (the common classes first: the numbers ABCs are slow to ask)
+    if cls is float:
+        return other if other in dtypes.FLOATS else dtypes.float32
+    if cls is int:
+        return other if other != dtypes.bool_ else dtypes.int32
     if isinstance(value, (bool, np.bool_)):
         return other
     if isinstance(value, numbers.Integral):
@@ -91,31 +96,39 @@ def _number(value: Any) -> bool:
 def promote(op: str, args: tuple) -> tuple[list[Tensor], str]:
     """Numbers to constants of the promoted dtype, and every operand to one shape."""
     dtype = None
-    has_numbers = False
-    for a in args:
+    numbers_at = []   # the positions of the numbers among args
+    for k, a in enumerate(args):
         if _number(a):
-            has_numbers = True
+            numbers_at.append(k)
         else:
             dtype = a.dtype if dtype is None or a.dtype == dtype else dtypes.promote(dtype, a.dtype)
-    if has_numbers:
+    if numbers_at:
         if dtype is None:   # numbers only: bool if they all are, else float32 (TF.js's default)
             dtype = dtypes.bool_ if all(isinstance(a, (bool, np.bool_)) for a in args) else dtypes.float32
-        for a in args:
-            if _number(a):
-                if isinstance(a, numbers.Complex) and not isinstance(a, numbers.Real):
-                    raise TypeError(
-                        f"Unsupported dtype 'complex' ({a!r} in {op}): gpugrad tensors hold "
-                        "float32, float64, int32 or bool.")
-                dtype = dtypes.promote(dtype, weak_dtype(a, dtype))
-    tensors = [a for a in args if not _number(a)] if has_numbers else args
+        for k in numbers_at:
+            a = args[k]
+            cls = a.__class__
+            if cls is not float and cls is not int and cls is not bool \
+                    and isinstance(a, numbers.Complex) and not isinstance(a, numbers.Real):
+                raise TypeError(
+                    f"Unsupported dtype 'complex' ({a!r} in {op}): gpugrad tensors hold "
+                    "float32, float64, int32 or bool.")
+            weak = weak_dtype(a, dtype)
+            if weak != dtype:
+                dtype = dtypes.promote(dtype, weak)
+        tensors = [a for k, a in enumerate(args) if k not in numbers_at]
+    else:
+        tensors = args
     shape = tensors[0].shape if tensors else ()
     for t in tensors:
         if t.shape != shape:
             shape = broadcast_shapes(op, *[t.shape for t in tensors])
             break
     # (a number is a constant of the result's shape at once: what broadcast would make of it)
-    return [const(a, shape, dtype) if has_numbers and _number(a) else
-            a if a.shape == shape else broadcast(a, shape) for a in args], dtype
+    if numbers_at:
+        return [const(a, shape, dtype) if k in numbers_at else a if a.shape == shape else broadcast(a, shape)
+                for k, a in enumerate(args)], dtype
+    return [a if a.shape == shape else broadcast(a, shape) for a in args], dtype
 
 
 def apply(name: str, *args: Any) -> Tensor:

@@ -471,7 +471,7 @@ typedef struct {
     vectorcallfunc vectorcall;
 } ElementwiseOp;
 
-static PyObject *reshape_str, *mul_str;   /* "reshape", "mul" */
+static PyObject *reshape_str, *mul_str, *expand_str;   /* "reshape", "mul", "expand" */
 
 static PyObject *node_str, *disposed_str, *pins_str;   /* "_node", "disposed", "pins" */
 static PyObject *variable_cls, *trace_obj;   /* api/variables.py's Variable, tensor.py's trace */
@@ -633,14 +633,124 @@ static PyObject *fast_path(ElementwiseOp *self, PyObject *const *xs) {
     return fast_path_binary(self, xs);
 }
 
+/* The dims of a shape (a tuple of ints) into d, padded with leading 1s to rank r; 0 where
+ * the shape is not that (the general path then decides), -1 on error. */
+#define MAX_RANK 32
+static int padded_dims(PyObject *shape, Py_ssize_t r, long long *d) {
+    Py_ssize_t n = PyTuple_GET_SIZE(shape), pad = r - n;
+    for (Py_ssize_t j = 0; j < pad; j++) d[j] = 1;
+    for (Py_ssize_t j = 0; j < n; j++) {
+        PyObject *item = PyTuple_GET_ITEM(shape, j);
+        if (!PyLong_CheckExact(item)) return 0;
+        int overflow;
+        d[pad + j] = PyLong_AsLongLongAndOverflow(item, &overflow);
+        if (d[pad + j] == -1 && PyErr_Occurred()) return -1;
+        if (overflow || d[pad + j] < 0) return 0;
+    }
+    return 1;
+}
+
+/* x (a fast operand of rank n, dims d padded to rank r) as lax.broadcast makes it of shape
+ * out: a reshape to the padded rank where the ranks differ, then an expand. NULL without an
+ * error where lax.broadcast would do otherwise (a reshape of an unrealized reshape collapses;
+ * a reshape that already gives out makes an identity node inside f): the general path. */
+static PyObject *broadcast_operand(ElementwiseOp *self, Node *x, Py_ssize_t r, const long long *d,
+                                   PyObject *out, const long long *o) {
+    Py_ssize_t n = PyTuple_GET_SIZE(x->shape);
+    int same = 1;
+    for (Py_ssize_t j = 0; j < r; j++) same &= d[j] == o[j];
+    if (same && n == r) {
+        Py_INCREF(x);
+        return (PyObject *)x;
+    }
+    PyObject *cur = (PyObject *)x;
+    Py_INCREF(cur);
+    if (n < r) {
+        if (same || (is_ascii(x->op, "reshape") && (x->buf == NULL || x->buf == Py_None))) {
+            Py_DECREF(cur);
+            return NULL;
+        }
+        PyObject *padded = PyTuple_New(r);
+        if (padded == NULL) goto fail;
+        for (Py_ssize_t j = 0; j < r; j++) {
+            PyObject *dim = j < r - n ? PyLong_FromLong(1) : PyTuple_GET_ITEM(x->shape, j - (r - n));
+            if (dim == NULL) {
+                Py_DECREF(padded);
+                goto fail;
+            }
+            if (j >= r - n) Py_INCREF(dim);
+            PyTuple_SET_ITEM(padded, j, dim);
+        }
+        PyObject *src = PyTuple_Pack(1, cur);
+        PyObject *node = src ? new_node(self, reshape_str, src, padded, padded, x->dtype) : NULL;
+        Py_XDECREF(src);
+        Py_DECREF(padded);
+        Py_SETREF(cur, node);
+        if (cur == NULL) return NULL;
+    }
+    PyObject *src = PyTuple_Pack(1, cur);
+    PyObject *node = src ? new_node(self, expand_str, src, out, out, x->dtype) : NULL;
+    Py_XDECREF(src);
+    Py_DECREF(cur);
+    return node;
+fail:
+    Py_DECREF(cur);
+    return NULL;
+}
+
+/* Two float tensors of one dtype and different shapes: lax.apply's promote (broadcast_shapes,
+ * then lax.broadcast of each operand that needs it) and the op's node over the results. NULL
+ * without an error where that is not the plain case (shapes that do not broadcast: the
+ * general path raises its message). */
+static PyObject *broadcast_path(ElementwiseOp *self, Node *a, Node *b) {
+    if (!PyTuple_CheckExact(a->shape) || !PyTuple_CheckExact(b->shape)) return NULL;
+    Py_ssize_t na = PyTuple_GET_SIZE(a->shape), nb = PyTuple_GET_SIZE(b->shape);
+    Py_ssize_t r = na > nb ? na : nb;
+    if (r > MAX_RANK) return NULL;
+    long long da[MAX_RANK], db[MAX_RANK], o[MAX_RANK];
+    int ok = padded_dims(a->shape, r, da);
+    if (ok > 0) ok = padded_dims(b->shape, r, db);
+    if (ok <= 0) return NULL;
+    for (Py_ssize_t j = 0; j < r; j++) {
+        if (da[j] == db[j] || db[j] == 1) o[j] = da[j];
+        else if (da[j] == 1) o[j] = db[j];
+        else return NULL;
+    }
+    PyObject *out = PyTuple_New(r);
+    if (out == NULL) return NULL;
+    for (Py_ssize_t j = 0; j < r; j++) {
+        PyObject *dim = PyLong_FromLongLong(o[j]);
+        if (dim == NULL) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(out, j, dim);
+    }
+    PyObject *xa = broadcast_operand(self, a, r, da, out, o);
+    PyObject *xb = xa ? broadcast_operand(self, b, r, db, out, o) : NULL;
+    PyObject *result = NULL;
+    if (xb != NULL) {
+        PyObject *src = PyTuple_Pack(2, xa, xb);
+        result = src ? new_node(self, self->name, src, Py_None, ((Node *)xa)->shape,
+                                self->out_bool ? self->bool_ : a->dtype) : NULL;
+        Py_XDECREF(src);
+    }
+    Py_XDECREF(xa);
+    Py_XDECREF(xb);
+    Py_DECREF(out);
+    return result;
+}
+
 static PyObject *fast_path_binary(ElementwiseOp *self, PyObject *const *xs) {
     int ok = fast_operand(self, xs[0], 1);
     if (ok > 0) ok = fast_operand(self, xs[1], 1);
     if (ok <= 0) return NULL;
     Node *a = (Node *)xs[0], *b = (Node *)xs[1];
-    ok = PyObject_RichCompareBool(a->shape, b->shape, Py_EQ);
-    if (ok > 0) ok = PyObject_RichCompareBool(a->dtype, b->dtype, Py_EQ);
+    ok = PyObject_RichCompareBool(a->dtype, b->dtype, Py_EQ);
     if (ok <= 0) return NULL;
+    ok = PyObject_RichCompareBool(a->shape, b->shape, Py_EQ);
+    if (ok < 0) return NULL;
+    if (ok == 0) return broadcast_path(self, a, b);
     PyObject *src = PyTuple_Pack(2, xs[0], xs[1]);
     if (src == NULL) return NULL;
     PyObject *out = new_node(self, self->name, src, Py_None, a->shape,
@@ -1284,7 +1394,8 @@ PyMODINIT_FUNC PyInit__nodes(void) {
     pins_str = PyUnicode_InternFromString("pins");
     reshape_str = PyUnicode_InternFromString("reshape");
     mul_str = PyUnicode_InternFromString("mul");
-    if (reshape_str == NULL || mul_str == NULL) return NULL;
+    expand_str = PyUnicode_InternFromString("expand");
+    if (reshape_str == NULL || mul_str == NULL || expand_str == NULL) return NULL;
     depth_str = PyUnicode_InternFromString("depth");
     trainable_str = PyUnicode_InternFromString("_trainable");
     value_node_str = PyUnicode_InternFromString("value_node");
