@@ -264,3 +264,18 @@ def test_nan_does_not_poison_later_calls(seed_vars):
     assert np.isnan(grads[q.name].numpy()[0]) and grads[q.name].numpy()[1] == np.inf
     p.assign(tf.tensor1d(saved))
     check_seed(p, q)
+
+
+def test_an_axis_checked_once_is_checked_again_for_another_rank():
+    # (normalize_axes keeps the answer for an int axis and a rank: never for another rank)
+    from gpugrad.api.ops.reductions import normalize_axes
+    assert normalize_axes(-1, 3) == (2,) and normalize_axes(-1, 3) == (2,) and normalize_axes(-1, 1) == (0,)
+    assert normalize_axes(2, 3) == (2,)
+    for axis, rank in ((2, 2), (-3, 2), (0, 0), (-1, 0)):
+        with pytest.raises(ValueError, match=re.escape(f"must be in range [-{rank}, {rank}) but got axis {axis}")):
+            normalize_axes(axis, rank)
+    with pytest.raises(TypeError, match="must be an integer"):
+        normalize_axes(True, 2)
+    x = tf.tensor(np.arange(6, dtype=np.float32).reshape(2, 3))
+    np.testing.assert_array_equal(tf.sum(x, -1).numpy(), [3, 12])
+    np.testing.assert_array_equal(tf.sum(tf.reshape(x, [6]), -1).numpy(), 15)

@@ -26,6 +26,13 @@ def normalize_axes(axis: Any, rank: int, api: str = "axis") -> tuple:
     """TF.js axis rules: None means all axes; negatives count from the end."""
     if axis is None:
         return tuple(range(rank))
+    if axis.__class__ is int:   # (sum(x, -1) in f on every call: the checked answer, kept)
+        found = _one_axis.get((axis, rank))
+        if found is not None:
+            return found
+        if -rank <= axis < rank:
+            found = _one_axis[(axis, rank)] = (axis % rank,)
+            return found
     axis = axis_arg(axis, api)
     axes = [axis] if isinstance(axis, int) else axis
     out = []
@@ -37,6 +44,9 @@ def normalize_axes(axis: Any, rank: int, api: str = "axis") -> tuple:
     if len(set(out)) != len(out):
         raise ValueError(f"Duplicate axes in {axis!r}: each axis may appear once.")
     return tuple(sorted(out))
+
+
+_one_axis: dict = {}   # (an int axis, rank) -> its normalized axes (bounded: |axis| < rank <= 32)
 
 
 def _drop_axes(x: Tensor, axes: tuple, keep_dims: bool) -> Tensor:
