@@ -452,8 +452,9 @@ static PyObject *buffers_of(PyObject *module, PyObject *refs) {
  * takes, without a Python frame, exactly the branch that function takes first: every operand
  * a tensor (a variable read as its value, by its _node()) of one shape and one float dtype (a
  * unary op: of any dtype but bool, a float one if the op needs it), none a constant, gives
- * the node at once. Everything else is a call of ``general``, with the same arguments (the
- * variables already read), so errors and the other branches are its. */
+ * the node at once. Two such tensors of different shapes that broadcast give what lax.apply
+ * gives (broadcast_path). Everything else is a call of ``general``, with the same arguments
+ * (the variables already read), so errors and the other branches are its. */
 
 /* Two more ops take the same road, for the same reason (each is in most f):
  * KIND_SQUARE, square(x): mul's branch over (x, x);
