@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from gpugrad.core.caches import Table
 from gpugrad.core import dtypes
 from gpugrad.core import tensor as T
 from gpugrad.core.nodes import KIND_REDUCE, elementwise_op
@@ -31,7 +32,8 @@ def normalize_axes(axis: Any, rank: int, api: str = "axis") -> tuple:
         if found is not None:
             return found
         if -rank <= axis < rank:
-            found = _one_axis[(axis, rank)] = (axis % rank,)
+            found = (axis % rank,)
+            _one_axis.put((axis, rank), found)
             return found
     axis = axis_arg(axis, api)
     axes = [axis] if isinstance(axis, int) else axis
@@ -46,7 +48,7 @@ def normalize_axes(axis: Any, rank: int, api: str = "axis") -> tuple:
     return tuple(sorted(out))
 
 
-_one_axis: dict = {}   # (an int axis, rank) -> its normalized axes (bounded: |axis| < rank <= 32)
+_one_axis = Table("normalized int axes", 1024)   # (an int axis, rank) -> its normalized axes
 
 
 def _drop_axes(x: Tensor, axes: tuple, keep_dims: bool) -> Tensor:
